@@ -1,0 +1,1 @@
+"""Chip and device models: RRAM synapses, chip specifications and energy estimation."""

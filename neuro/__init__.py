@@ -1,0 +1,67 @@
+"""neuro: a neuromorphic spiking-network simulator on PyTorch.
+
+Tensors are time-major, ``(T, B, ...)``, everywhere. The flat public API:
+
+    >>> import torch, neuro
+    >>> net = neuro.Sequential(torch.nn.Linear(10, 5), neuro.LIF())
+    >>> trace = neuro.simulate(net, torch.rand(25, 3, 10), record=True)
+    >>> trace.output.shape
+    torch.Size([25, 3, 5])
+"""
+
+from neuro import backends
+from neuro.core import (
+    SURROGATES,
+    ATan,
+    Erf,
+    FastSigmoid,
+    HardReset,
+    NoReset,
+    Rectangular,
+    Sequential,
+    Sigmoid,
+    SubtractReset,
+    Surrogate,
+    TimeDistributed,
+    Trace,
+    Triangle,
+    simulate,
+)
+from neuro.errors import (
+    BackendError,
+    CheckpointError,
+    ConfigError,
+    DataFormatError,
+    NeuroError,
+    ShapeError,
+    UnknownNameError,
+)
+from neuro.layers import DirectEncoder, LatencyEncoder, PoissonEncoder
+from neuro.neurons import (
+    ALIF,
+    IF,
+    LI,
+    LIF,
+    NEURONS,
+    PLIF,
+    ALIFCell,
+    CubaLIF,
+    CubaLIFCell,
+    IFCell,
+    Izhikevich,
+    IzhikevichCell,
+    LICell,
+    LIFCell,
+    PLIFCell,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIF", "IF", "LI", "LIF", "NEURONS", "PLIF", "SURROGATES",
+    "ALIFCell", "ATan", "BackendError", "CheckpointError", "ConfigError", "CubaLIF", "CubaLIFCell",
+    "DataFormatError", "DirectEncoder", "Erf", "FastSigmoid", "HardReset", "IFCell", "Izhikevich",
+    "IzhikevichCell", "LICell", "LIFCell", "LatencyEncoder", "NeuroError", "NoReset", "PLIFCell",
+    "PoissonEncoder", "Rectangular", "Sequential", "ShapeError", "Sigmoid", "SubtractReset", "Surrogate",
+    "TimeDistributed", "Trace", "Triangle", "UnknownNameError", "backends", "simulate",
+]
