@@ -1,0 +1,46 @@
+"""Model zoo and its registry.
+
+:data:`MODELS` maps a model name (as written in an experiment's ``[model] name = ...``) to a
+:class:`ModelEntry`: a frozen config dataclass (its fields are the TOML keys) and a builder
+``build(config, input_shape, num_classes) -> nn.Module``. ``input_shape`` is the shape of one time
+step of one sample, e.g. ``(2, 34, 34)``. The returned module maps time-major input ``(T, B, ...)``
+to outputs ``(T, B, num_classes)``, either as ``forward(x) -> out`` or, when stateful, as
+``forward(x, state=None) -> (out, state)``; :func:`neuro.simulate` runs both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from torch import nn
+
+from neuro.config import from_mapping
+from neuro.errors import ConfigError, unknown_name
+from neuro.models.conv_snn import ConvSNNConfig, build_conv_snn
+
+
+class ModelEntry(NamedTuple):
+    config: type
+    build: Callable[[Any, tuple[int, ...], int], nn.Module]
+
+
+#: Registry of model builders. One line per model.
+MODELS: dict[str, ModelEntry] = {
+    "conv_snn": ModelEntry(ConvSNNConfig, build_conv_snn),
+}
+
+
+def build_model(table: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Build the model described by an experiment's ``[model]`` table."""
+    table = dict(table)
+    name = table.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError("missing required config key model.name (a string)")
+    entry = MODELS.get(name)
+    if entry is None:
+        raise unknown_name("model", name, MODELS)
+    return entry.build(from_mapping(entry.config, table, "model"), tuple(input_shape), int(num_classes))
+
+
+__all__ = ["MODELS", "ModelEntry", "build_model"]
