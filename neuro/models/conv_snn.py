@@ -1,8 +1,9 @@
 """A small convolutional SNN for event data (the quickstart model).
 
-``conv(k) -> BN -> neuron -> pool`` blocks, then a linear readout into either spiking neurons
+``conv(k) -> BN -> neuron -> pool`` blocks (average pooling by default, which NIR and most chips
+support; ``pool_type = "max"`` for max pooling), then a linear readout into either spiking neurons
 (``readout = "spikes"``: train on spike counts) or leaky integrators (``readout = "membrane"``).
-The default is the classic N-MNIST network ``12c5-mp2-32c5-mp2-fc10``.
+The default is the classic N-MNIST network ``12c5-p2-32c5-p2-fc10``.
 
 Example:
     >>> import torch
@@ -29,6 +30,7 @@ class ConvSNNConfig:
     channels: tuple[int, ...] = (12, 32)
     kernel_size: int = 5
     pool: int = 2
+    pool_type: Literal["avg", "max"] = "avg"
     batch_norm: bool = True
     dropout: float = 0.0
     neuron: dict[str, Any] = field(default_factory=lambda: {"name": "lif"})
@@ -60,7 +62,7 @@ def build_conv_snn(cfg: ConvSNNConfig, input_shape: tuple[int, ...], num_classes
             layers.append(nn.BatchNorm2d(c_out))
         layers.append(_neuron(cfg.neuron))
         if cfg.pool > 1:
-            layers.append(nn.MaxPool2d(cfg.pool))
+            layers.append(nn.AvgPool2d(cfg.pool) if cfg.pool_type == "avg" else nn.MaxPool2d(cfg.pool))
         c_in = c_out
     layers.append(nn.Flatten())
     if cfg.dropout:
