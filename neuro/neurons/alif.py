@@ -68,7 +68,7 @@ class _ALIFBase(NeuronModule):
     kind = "alif"
     State = ALIFState
     step = staticmethod(alif_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
 
     def __init__(self, tau_mem: Tensor | float = 20e-3, tau_adapt: Tensor | float = 200e-3,
                  beta_adapt: Tensor | float = 1.8, v_threshold: Tensor | float = 1.0,

@@ -68,7 +68,7 @@ class _CubaLIFBase(NeuronModule):
     kind = "cuba_lif"
     State = CubaLIFState
     step = staticmethod(cuba_lif_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
 
     def __init__(self, tau_syn: Tensor | float = 5e-3, tau_mem: Tensor | float = 10e-3,
                  v_threshold: Tensor | float = 1.0, v_reset: Tensor | float = 0.0, v_leak: Tensor | float = 0.0,

@@ -46,7 +46,7 @@ class _LIBase(NeuronModule):
     kind = "li"
     State = LIState
     step = staticmethod(li_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
     output_name = "output"
 
     def __init__(self, tau_mem: Tensor | float = 10e-3, v_leak: Tensor | float = 0.0, r: Tensor | float = 1.0,

@@ -87,7 +87,7 @@ class _LIFBase(NeuronModule):
     kind = "lif"
     State = LIFState
     step = staticmethod(lif_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
 
     def __init__(
         self,
