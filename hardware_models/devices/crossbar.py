@@ -125,7 +125,8 @@ class _Crossbar:
         if self.adc_full_scale is None:
             raise ConfigError(f"{type(self).__name__}: the device has a {self.rram.adc_bits}-bit ADC; set "
                               f"adc_full_scale (the output magnitude that maps to the top code)")
-        return adc_quantize(y, self.rram.adc_bits, self.adc_full_scale)
+        q = adc_quantize(y, self.rram.adc_bits, self.adc_full_scale)
+        return y + (q - y).detach()  # straight-through, so hardware-aware training sees a gradient
 
     def extra_repr_crossbar(self) -> str:
         return (f"programmed={self.programmed}, levels={self.rram.levels}, read_noise={self.rram.read_noise:g}, "
