@@ -99,7 +99,7 @@ def count_ops(model: nn.Module, inputs: Tensor, *, run: str | Callable[[nn.Modul
     names = _layer_names(model)
     acc: dict[str, dict[str, Any]] = {}
 
-    def make_hook(name: str, module: nn.Module, counter: Counter) -> Callable[..., None]:
+    def make_hook(name: str, counter: Counter) -> Callable[..., None]:
         def hook(mod: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             ops = counter(mod, args, output, options)
             if not isinstance(ops, CallOps):
@@ -122,7 +122,7 @@ def count_ops(model: nn.Module, inputs: Tensor, *, run: str | Callable[[nn.Modul
             counter = counter_for(module, counters)
             if counter is not None:
                 name = names[id(module)]
-                handles.append(module.register_forward_hook(make_hook(name, module, counter)))
+                handles.append(module.register_forward_hook(make_hook(name, counter)))
         with torch.no_grad():
             runner(model, inputs)
     finally:
