@@ -95,7 +95,7 @@ def conv_ops(module: nn.modules.conv._ConvNd, inputs: tuple[Any, ...], output: A
     if module.padding_mode != "zeros":
         mask = F.pad(mask, module._reversed_padding_repeated_twice, mode=module.padding_mode)
         padding = 0
-    ones = torch.ones(module.groups, c_in_g, *module.kernel_size, dtype=torch.float64)
+    ones = torch.ones(module.groups, c_in_g, *module.kernel_size, dtype=torch.float64, device=x.device)
     rows = conv(mask, ones, None, module.stride, padding, module.dilation, module.groups)
     row_activations = float(rows.sum())
     synops = row_activations * c_out_g
