@@ -30,7 +30,7 @@ def plot_energy(reports: Sequence[EnergyReport], title: str = "") -> Figure:
     fig, axes = plt.subplots(len(reports), 1, figsize=(9, 0.8 + 2.6 * len(reports)), squeeze=False)
     for ax, report in zip(axes[:, 0], reports, strict=True):
         layers = [x for x in report.layers if x.total > 0] or list(report.layers)
-        names = [x.name for x in layers]
+        names = [f"{x.name}\n{x.module}" for x in layers]
         bottom = [0.0] * len(layers)
         for comp in COMPONENTS:
             values = [x.energy.get(comp, 0.0) * 1e9 for x in layers]
