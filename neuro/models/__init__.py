@@ -18,6 +18,7 @@ from torch import nn
 from neuro.config import from_mapping
 from neuro.errors import ConfigError, unknown_name
 from neuro.models.conv_snn import ConvSNNConfig, build_conv_snn
+from neuro.models.lsm import LSMConfig, build_lsm
 
 
 class ModelEntry(NamedTuple):
@@ -28,6 +29,7 @@ class ModelEntry(NamedTuple):
 #: Registry of model builders. One line per model.
 MODELS: dict[str, ModelEntry] = {
     "conv_snn": ModelEntry(ConvSNNConfig, build_conv_snn),
+    "lsm": ModelEntry(LSMConfig, build_lsm),
 }
 
 
