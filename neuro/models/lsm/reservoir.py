@@ -37,6 +37,7 @@ from neuro.analysis.ops import CallOps, CountOptions
 from neuro.core.recording import current_recorder
 from neuro.core.weight_source import GaussianWeights, WeightSource
 from neuro.errors import ConfigError, ShapeError
+from neuro.models.lsm import kernels
 from neuro.models.lsm.connectivity import (
     Connectivity,
     apply_dale,
@@ -180,38 +181,58 @@ class Reservoir(nn.Module):
             return self._run(*self._check(x, state))
 
     def _run(self, x: Tensor, state: LSMState) -> tuple[Tensor, LSMState]:
-        steps = x.shape[0]
-        per_step_reads = self.reads == "step" and not (
-            self.input.exact_reads and (self.recurrent is None or self.recurrent.exact_reads))
-        if not per_step_reads:
-            w_in = self.input.read_weight()
-            currents = self.input(x, w_in)  # (T, B, n): every step's input in one pass
-            w_rec = None if self.recurrent is None else self.recurrent.read_weight()
         rec = current_recorder()
         record = rec is not None and rec.wants(self)
-        v, s = state
-        out = v.new_empty(steps, *v.shape)
-        vs = v.new_empty(steps, *v.shape) if record else None
-        beta, vth = self.decay, self.v_threshold
-        for t in range(steps):
-            if per_step_reads:
-                i_t = self.input(x[t])
-                if self.recurrent is not None:
-                    i_t = i_t + self.recurrent(s)
-            else:
-                i_t = currents[t]
-                if self.recurrent is not None:
-                    i_t = i_t + self.recurrent(s, w_rec)
-            h = torch.add(i_t, v, alpha=beta)
-            s = (h >= vth).to(h.dtype)
-            v = h - s * vth if self.reset == "subtract" else torch.where(s > 0, self.v_reset, h)
-            out[t] = s
-            if vs is not None:
-                vs[t] = v
-        state = LSMState(v, s)
+        exact = self.input.exact_reads and (self.recurrent is None or self.recurrent.exact_reads)
+        # forward hooks on the synapses (e.g. count_ops) must see every call: run module by module then
+        hooked = bool(self.input._forward_hooks) or (self.recurrent is not None
+                                                     and bool(self.recurrent._forward_hooks))
+        if (exact or self.reads == "call") and not hooked:
+            w_in = self.input.read_weight()
+            w_rec = None if self.recurrent is None else self.recurrent.read_weight()
+            _, loop = kernels.select(x, w_in)
+            out, v, vs = loop(x, w_in, w_rec, state.v, state.s, decay=self.decay, v_threshold=self.v_threshold,
+                              v_reset=self.v_reset, subtract=self.reset == "subtract", record_v=record,
+                              dense_above=self.input.dense_above)
+        else:
+            out, v, vs = self._module_loop(x, state, per_step_reads=not exact and self.reads == "step",
+                                           record_v=record)
         if record:
             rec.put_sequence(self, out, LSMState(vs, out))
-        return out, state
+        return out, LSMState(v, out[-1].clone() if out.shape[0] else state.s)
+
+    def _module_loop(self, x: Tensor, state: LSMState, per_step_reads: bool,
+                     record_v: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The update with one call of the synapse modules per use (per step when reads are per step)."""
+        steps = x.shape[0]
+        if not per_step_reads:
+            currents = self.input(x, self.input.read_weight())  # (T, B, n): every step's input in one pass
+            w_rec = None if self.recurrent is None else self.recurrent.read_weight()
+        v, s = state
+        out = v.new_empty(steps, *v.shape)
+        vs = v.new_empty(steps, *v.shape) if record_v else None
+        beta, vth, subtract = self.decay, self.v_threshold, self.reset == "subtract"
+        for t in range(steps):
+            if per_step_reads:
+                h = self.input(x[t])
+                if self.recurrent is not None:
+                    h = h + self.recurrent(s)
+            else:
+                h = currents[t]  # a row of a temporary buffer: updated in place below
+                if self.recurrent is not None:
+                    h = h + self.recurrent(s, w_rec)
+            h.add_(v, alpha=beta)  # h = beta v + I
+            fired = h >= vth
+            if subtract:
+                h.sub_(fired.to(h.dtype), alpha=vth)
+            else:
+                h.masked_fill_(fired, self.v_reset)
+            v = h
+            out[t] = fired
+            s = out[t]
+            if vs is not None:
+                vs[t] = v
+        return out, v.clone(), vs
 
     def count_ops(self, inputs: tuple[Any, ...], output: Any, options: CountOptions) -> CallOps:
         """The neuron updates and spikes of the population (its synapses count themselves)."""

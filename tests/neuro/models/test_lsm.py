@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuro import LIFCell, simulate
+from neuro import LIFCell, backends, simulate
 from neuro.analysis import count_ops
 from neuro.core.weight_source import GaussianWeights
 from neuro.errors import ConfigError, ShapeError
@@ -19,6 +19,7 @@ from neuro.models.lsm import (
     event_matmul,
     extract_features,
     firing_stats,
+    kernels,
     recurrent_mask,
     reservoir_features,
     separation,
@@ -62,11 +63,37 @@ def test_matches_lif_reference(reset: str, dense_above: float) -> None:
     x = (torch.rand(25, 4, 12, generator=g) < 0.3).double()
     res = Reservoir.from_weights(w_in, w_rec, decay=0.9, v_threshold=1.0, reset=reset,
                                  dense_above=dense_above).double()
-    spikes, state = res(x)
+    with backends.use("reference"):  # pins the torch specification
+        spikes, state = res(x)
     ref_spikes, ref_v = _reference(x, w_in, w_rec, 0.9, 1.0, reset)
     assert spikes.sum() > 20
     torch.testing.assert_close(spikes, ref_spikes)
     torch.testing.assert_close(state.v, ref_v)
+
+
+@pytest.mark.parametrize("kernel", ["torch", "numba"])
+@pytest.mark.parametrize("rec_density", [1.0, 0.2])  # dense rows / fan-out lists in the numba kernel
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_kernels_agree(kernel: str, rec_density: float, dtype: torch.dtype) -> None:
+    if kernel == "numba" and kernels.numba_available() is not None:
+        pytest.skip(kernels.numba_available())
+    g = torch.Generator().manual_seed(2)
+    w_in = (torch.randn(20, 40, generator=g, dtype=torch.float64) * 0.7).to(dtype)
+    w_rec = (torch.randn(40, 40, generator=g, dtype=torch.float64) * 0.4
+             * (torch.rand(40, 40, generator=g) < rec_density)).to(dtype)
+    x = (torch.rand(30, 3, 20, generator=g) < 0.25).to(dtype)
+    x[5, 1, 3] = 2.0  # a non-binary input value
+    v0, s0 = torch.zeros(3, 40, dtype=dtype), (torch.rand(3, 40, generator=g) < 0.3).to(dtype)
+    for subtract in (False, True):
+        spikes, v, vs = kernels.KERNELS[kernel].fn(x, w_in, w_rec, v0, s0, decay=0.8, v_threshold=1.0,
+                                                  v_reset=-0.1, subtract=subtract, record_v=True)
+        ref_spikes, ref_v, ref_vs = kernels.run_torch(x.double(), w_in.double(), w_rec.double(), v0.double(),
+                                                      s0.double(), decay=0.8, v_threshold=1.0, v_reset=-0.1,
+                                                      subtract=subtract, record_v=True, dense_above=0.0)
+        assert 50 < spikes.sum() < spikes.numel() - 50
+        torch.testing.assert_close(spikes.double(), ref_spikes)
+        torch.testing.assert_close(v.double(), ref_v, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(vs.double(), ref_vs, rtol=1e-5, atol=1e-5)
 
 
 def test_deterministic_under_seed() -> None:
