@@ -29,7 +29,7 @@ Example:
     >>> tone = 0.5 * np.sin(2 * np.pi * 1000 * t)                 # half a second of 1 kHz
     >>> ev = audio_to_events(tone, rate)
     >>> cf = centre_frequencies(CochleaConfig(), rate)
-    >>> abs(cf[np.bincount(ev["x"]).argmax()] - 1000) < 100
+    >>> bool(abs(cf[np.bincount(ev["x"]).argmax()] - 1000) < 100)
     True
 """
 
