@@ -39,6 +39,7 @@ from neuro.config import apply_overrides, from_mapping, load_toml, to_dict
 from neuro.errors import CheckpointError, ConfigError, unknown_name
 from neuro.models import build_model
 from neuro.tasks.lsm import LSMTaskConfig, run_lsm
+from neuro.tasks.zero_shot import ZeroShotConfig, run_zero_shot
 from neuro.training import CHECKPOINT_NAME, TrainConfig, fit, load_checkpoint, restore_model
 
 __all__ = ["TASKS", "ClassifyConfig", "Experiment", "TaskEntry", "build_from_checkpoint", "load_experiment",
@@ -189,4 +190,5 @@ def build_from_checkpoint(path: str | Path) -> tuple[nn.Module, Experiment]:
 TASKS: dict[str, TaskEntry] = {
     "classify": TaskEntry(ClassifyConfig, _run_classify),
     "lsm": TaskEntry(LSMTaskConfig, run_lsm),
+    "zero_shot": TaskEntry(ZeroShotConfig, run_zero_shot),
 }

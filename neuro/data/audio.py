@@ -109,19 +109,20 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
 def envelopes(samples: np.ndarray, sample_rate: float, cfg: CochleaConfig) -> np.ndarray:
     """Band envelopes ``(n_channels, n_frames)`` at ``cfg.envelope_rate`` (stages 1-2)."""
-    from scipy import signal
+    from scipy import fft, signal
 
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim != 1:
         raise DataFormatError(f"audio: expected mono samples (N,), got shape {x.shape}")
     step = max(round(sample_rate / cfg.envelope_rate), 1)
     lowpass = signal.butter(2, min(cfg.envelope_cutoff, 0.45 * sample_rate), fs=sample_rate, output="sos")
-    out = []
-    for fc in centre_frequencies(cfg, sample_rate):
-        b, a = signal.gammatone(fc, "iir", fs=sample_rate)
-        band = signal.lfilter(b, a, x)
-        out.append(np.maximum(signal.sosfilt(lowpass, np.abs(signal.hilbert(band))), 0.0)[::step])
-    return np.stack(out) if out else np.zeros((0, 0))
+    freqs = centre_frequencies(cfg, sample_rate)
+    bands = np.stack([signal.lfilter(*signal.gammatone(fc, "iir", fs=sample_rate), x) for fc in freqs])
+    if x.shape[0] == 0:
+        return np.zeros((len(freqs), 0))
+    # analytic signals of all bands in one FFT of a fast length (zero padding at the end)
+    analytic = signal.hilbert(bands, N=fft.next_fast_len(x.shape[0]), axis=-1)[:, :x.shape[0]]
+    return np.maximum(signal.sosfilt(lowpass, np.abs(analytic), axis=-1), 0.0)[:, ::step]
 
 
 def level_crossings(level_db: np.ndarray, delta_db: float, floor_db: float) -> tuple[np.ndarray, np.ndarray]:

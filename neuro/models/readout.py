@@ -34,8 +34,8 @@ from torch import Tensor, nn
 
 from neuro.errors import ConfigError, ShapeError
 
-__all__ = ["HeadConfig", "ReadoutConfig", "RidgeReadout", "Standardizer", "accuracy", "fit_head", "fit_readout",
-           "make_head"]
+__all__ = ["HeadConfig", "ProjectionHead", "ReadoutConfig", "RidgeReadout", "Standardizer", "accuracy", "fit_head",
+           "fit_readout", "make_head"]
 
 
 class Standardizer(nn.Module):
@@ -190,3 +190,24 @@ def accuracy(readout: nn.Module, x: Tensor, y: Tensor) -> float:
     """Top-1 accuracy of ``readout`` on features ``x`` and labels ``y``."""
     with torch.no_grad():
         return float((readout(x).argmax(1) == y).float().mean())
+
+
+class ProjectionHead(nn.Sequential):
+    """Projection of stored features into a shared embedding space: (standardise ->) ``Linear -> GELU`` per
+    hidden size, then ``Linear(·, dim) -> GELU`` (MemristorLSM's "OneFC" head with GELU, dim 64, when
+    ``hidden`` is empty).
+
+    Example:
+        >>> import torch
+        >>> ProjectionHead(200, 64)(torch.zeros(3, 200)).shape
+        torch.Size([3, 64])
+    """
+
+    def __init__(self, in_features: int, dim: int = 64, hidden: tuple[int, ...] = (),
+                 norm: Standardizer | None = None) -> None:
+        layers: list[nn.Module] = [norm] if norm is not None else []
+        width = in_features
+        for h in (*hidden, dim):
+            layers += [nn.Linear(width, h), nn.GELU()]
+            width = h
+        super().__init__(*layers)

@@ -13,17 +13,20 @@ Example:
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from neuro.errors import ConfigError
+from neuro.models.lsm import FEATURES, Features, extract_features
 from neuro.models.readout import RidgeReadout, accuracy
 
-__all__ = ["SplitData", "cross_validate", "load_split", "materialize", "seed_everything"]
+__all__ = ["CalibrateConfig", "FeatureConfig", "SplitData", "calibrate", "cross_validate", "features_of", "load_split",
+           "materialize", "seed_everything"]
 
 
 class SplitData(NamedTuple):
@@ -89,3 +92,62 @@ def cross_validate(x: Tensor, y: Tensor, alphas: Sequence[float], folds: int = 5
             accs.append(accuracy(ridge, x[held], y[held]))
         out[float(alpha)] = float(np.mean(accs))
     return out
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """``[features]``: the reservoir feature (:data:`neuro.models.lsm.FEATURES`), its bins, and how many samples
+    one reservoir call simulates."""
+
+    kind: str = "counts"
+    n_bins: int = 1
+    batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        if self.kind not in FEATURES:
+            raise ConfigError(f"features.kind must be one of {sorted(FEATURES)}, got {self.kind!r}")
+
+
+def features_of(reservoir: nn.Module, data: SplitData, cfg: FeatureConfig) -> Features:
+    """Stored features of a whole split (one reservoir pass)."""
+    return extract_features(reservoir, data.batches(cfg.batch_size), cfg.kind, cfg.n_bins)
+
+
+@dataclass(frozen=True)
+class CalibrateConfig:
+    """``[calibrate]``: weight constants to try (empty: keep the configured one), ridge penalties scored by CV
+    (empty: keep the configured one), number of folds and of reservoir seeds averaged."""
+
+    scales: tuple[float, ...] = ()
+    alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
+    folds: int = 5
+    seeds: int = 1
+
+
+def calibrate(make: Callable[[float, int], nn.Module], train: SplitData, features: FeatureConfig,
+              cfg: CalibrateConfig, default_scale: float, default_alpha: float, standardize: bool, seed: int,
+              log: Callable[[str], None] = print) -> tuple[float, float, list[dict[str, Any]]]:
+    """Choose the weight constant and ridge penalty by k-fold cross-validation on the training split only.
+
+    ``make(scale, seed)`` builds a reservoir. Every (scale, calibration seed) is simulated once; each alpha is
+    scored by the mean CV accuracy of a ridge readout. Returns ``(scale, alpha, table)`` with one table row per
+    scale (firing rate, CV accuracy per alpha).
+    """
+    scales = cfg.scales or (default_scale,)
+    alphas = cfg.alphas or (default_alpha,)
+    table = []
+    for scale in scales:
+        cv_sum = dict.fromkeys(map(float, alphas), 0.0)
+        rate = 0.0
+        for j in range(cfg.seeds):
+            feats = features_of(make(scale, seed + j), train, features)
+            for alpha, acc in cross_validate(feats.x, feats.y, alphas, cfg.folds, seed + j, standardize).items():
+                cv_sum[alpha] += acc / cfg.seeds
+            rate += feats.firing_rate / cfg.seeds
+        best_alpha = max(cv_sum, key=cv_sum.get)
+        table.append({"scale": float(scale), "firing_rate": rate, "cv_accuracy": cv_sum,
+                      "best_alpha": best_alpha, "best_cv_accuracy": cv_sum[best_alpha]})
+        log(f"  calibrate scale {scale:g}: firing rate {rate:.4f}, CV accuracy {cv_sum[best_alpha]:.3f} "
+            f"(alpha {best_alpha:g})")
+    best = max(table, key=lambda r: r["best_cv_accuracy"])
+    return best["scale"], best["best_alpha"], table

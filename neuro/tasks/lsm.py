@@ -37,37 +37,23 @@ import torch
 from torch import nn
 
 from neuro.errors import ConfigError
-from neuro.models.lsm import FEATURES, LSMConfig, build_reservoir, extract_features, firing_stats, separation
+from neuro.models.lsm import LSMConfig, build_reservoir, firing_stats, separation
 from neuro.models.readout import ReadoutConfig, accuracy, fit_readout
-from neuro.tasks.common import SplitData, cross_validate, load_split, seed_everything
+from neuro.tasks.common import (
+    CalibrateConfig,
+    FeatureConfig,
+    SplitData,
+    calibrate,
+    features_of,
+    load_split,
+    seed_everything,
+)
 from neuro.tasks.hardware import EnergyConfig, WeightsConfig, energy_per_sample, resolve_weights
 
 if TYPE_CHECKING:
     from neuro.experiment import Experiment
 
-__all__ = ["CalibrateConfig", "FeatureConfig", "LSMTaskConfig", "run_lsm"]
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    kind: str = "counts"
-    n_bins: int = 1
-    batch_size: int = 100
-
-    def __post_init__(self) -> None:
-        if self.kind not in FEATURES:
-            raise ConfigError(f"features.kind must be one of {sorted(FEATURES)}, got {self.kind!r}")
-
-
-@dataclass(frozen=True)
-class CalibrateConfig:
-    """Weight constants to try (empty: use ``reservoir.weight_scale``), ridge penalties scored by CV (empty:
-    use ``readout.alpha``), number of folds and of reservoir seeds averaged."""
-
-    scales: tuple[float, ...] = ()
-    alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
-    folds: int = 5
-    seeds: int = 1
+__all__ = ["LSMTaskConfig", "run_lsm"]
 
 
 @dataclass(frozen=True)
@@ -95,46 +81,19 @@ def _reservoir(cfg: LSMTaskConfig, res_cfg: LSMConfig, n_inputs: int, scale: flo
     return build_reservoir(res_cfg, n_inputs, resolve_weights(cfg.weights, scale), input_weights, seed=seed)
 
 
-def _features(res: nn.Module, data: SplitData, fc: FeatureConfig):
-    return extract_features(res, data.batches(fc.batch_size), fc.kind, fc.n_bins)
-
-
-def _calibrate(cfg: LSMTaskConfig, res_cfg: LSMConfig, train: SplitData, seed: int,
-               log: Any) -> tuple[float, float, list[dict[str, Any]]]:
-    cal = cfg.calibrate
-    scales = cal.scales or (res_cfg.weight_scale,)
-    alphas = cal.alphas or (cfg.readout.alpha,)
-    n_in = int(np.prod(train.input_shape))
-    table = []
-    for scale in scales:
-        cv_sum = dict.fromkeys(map(float, alphas), 0.0)
-        rate = 0.0
-        for j in range(cal.seeds):
-            feats = _features(_reservoir(cfg, res_cfg, n_in, scale, seed + j), train, cfg.features)
-            for alpha, acc in cross_validate(feats.x, feats.y, alphas, cal.folds, seed + j,
-                                             cfg.readout.standardize).items():
-                cv_sum[alpha] += acc / cal.seeds
-            rate += feats.firing_rate / cal.seeds
-        best_alpha = max(cv_sum, key=cv_sum.get)
-        table.append({"scale": float(scale), "firing_rate": rate, "cv_accuracy": cv_sum,
-                      "best_alpha": best_alpha, "best_cv_accuracy": cv_sum[best_alpha]})
-        log(f"  calibrate scale {scale:g}: firing rate {rate:.4f}, CV accuracy {cv_sum[best_alpha]:.3f} "
-            f"(alpha {best_alpha:g})")
-    best = max(table, key=lambda r: r["best_cv_accuracy"])
-    return best["scale"], best["best_alpha"], table
-
-
 def _run_size(cfg: LSMTaskConfig, res_cfg: LSMConfig, train: SplitData, test: SplitData, seed: int,
               log: Any) -> dict[str, Any]:
     log(f"reservoir of {res_cfg.n_neurons} neurons, {cfg.weights.source} weights")
-    scale, alpha, table = _calibrate(cfg, res_cfg, train, seed, log)
-    readout_cfg = replace(cfg.readout, alpha=alpha)
     n_in = int(np.prod(train.input_shape))
+    scale, alpha, table = calibrate(lambda c, s: _reservoir(cfg, res_cfg, n_in, c, s), train, cfg.features,
+                                    cfg.calibrate, res_cfg.weight_scale, cfg.readout.alpha,
+                                    cfg.readout.standardize, seed, log)
+    readout_cfg = replace(cfg.readout, alpha=alpha)
     runs = []
     for i in range(cfg.seeds):
         t0 = time.perf_counter()
         res = _reservoir(cfg, res_cfg, n_in, scale, seed + i)
-        ftr, fte = _features(res, train, cfg.features), _features(res, test, cfg.features)
+        ftr, fte = features_of(res, train, cfg.features), features_of(res, test, cfg.features)
         readout = fit_readout(readout_cfg, ftr.x, ftr.y, train.num_classes, seed + i)
         run = {"seed": seed + i, "test_accuracy": accuracy(readout, fte.x, fte.y),
                "train_accuracy": accuracy(readout, ftr.x, ftr.y), "firing_rate": ftr.firing_rate,
@@ -152,7 +111,7 @@ def _run_size(cfg: LSMTaskConfig, res_cfg: LSMConfig, train: SplitData, test: Sp
         res = _reservoir(cfg, res_cfg, n_in, scale, seed)
         x = test.x[:, :cfg.energy.samples]
         spikes = res(x)[0]
-        feats = _features(res, test.select(torch.arange(test.x.shape[1]) < cfg.energy.samples), cfg.features)
+        feats = features_of(res, test.select(torch.arange(test.x.shape[1]) < cfg.energy.samples), cfg.features)
         out["energy"] = {"reservoir": energy_per_sample(res, x, cfg.energy),
                          "readout": energy_per_sample(nn.Linear(feats.x.shape[1], train.num_classes),
                                                       feats.x.unsqueeze(0), cfg.energy),
