@@ -28,9 +28,14 @@ from torch.utils.data import Dataset
 from neuro.config import from_mapping
 from neuro.data.archives import data_root
 from neuro.data.base import FrameDataset
+from neuro.data.dvs_gesture import DVSGestureConfig, build_dvs_gesture
+from neuro.data.es_imagenet import ESImageNetConfig, build_es_imagenet
 from neuro.data.events import EVENT_DTYPE, check_events, make_events
 from neuro.data.frames import FrameSpec, to_frames, to_voxels
 from neuro.data.nmnist import NMNISTConfig, build_nmnist
+from neuro.data.nordland import NordlandConfig, build_nordland
+from neuro.data.ntidigits import NTIDIGITSConfig, build_ntidigits
+from neuro.data.odg import ODGConfig, build_odg_images, odg_convert, odg_frames
 from neuro.errors import ConfigError, ShapeError, unknown_name
 
 
@@ -42,6 +47,11 @@ class DatasetEntry(NamedTuple):
 #: Registry of datasets. One line per dataset.
 DATASETS: dict[str, DatasetEntry] = {
     "nmnist": DatasetEntry(NMNISTConfig, build_nmnist),
+    "dvs_gesture": DatasetEntry(DVSGestureConfig, build_dvs_gesture),
+    "ntidigits": DatasetEntry(NTIDIGITSConfig, build_ntidigits),
+    "es_imagenet": DatasetEntry(ESImageNetConfig, build_es_imagenet),
+    "nordland": DatasetEntry(NordlandConfig, build_nordland),
+    "odg_images": DatasetEntry(ODGConfig, build_odg_images),
 }
 
 
@@ -79,5 +89,5 @@ def collate_time_major(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch
 
 __all__ = [
     "DATASETS", "EVENT_DTYPE", "DatasetEntry", "FrameDataset", "FrameSpec", "build_dataset", "check_events",
-    "collate_time_major", "data_root", "make_events", "to_frames", "to_voxels",
+    "collate_time_major", "data_root", "make_events", "odg_convert", "odg_frames", "to_frames", "to_voxels",
 ]
