@@ -119,15 +119,25 @@ class NTidigitsFile:
         self.split = "train" if split == "train" else "test"
         self._handle: tuple[int, h5py.File] | None = None
         f = self._file()
-        for key in (f"{self.split}_labels", f"{self.split}_addresses", f"{self.split}_timestamps"):
-            if key not in f:
-                raise DataFormatError(f"{self.path}: missing key {key!r} (found {sorted(f.keys())}); expected the "
-                                      "N-TIDIGITS layout {train,test}_{labels,addresses,timestamps}")
         try:
-            raw = f[f"{self.split}_labels"][...]
-        except (OSError, TypeError, ValueError) as exc:
-            raise DataFormatError(f"{self.path}: cannot read {self.split}_labels ({exc})") from None
-        self.keys = [k.decode() if isinstance(k, bytes) else str(k) for k in np.ravel(raw)]
+            for key in (f"{self.split}_labels", f"{self.split}_addresses", f"{self.split}_timestamps"):
+                if key not in f:
+                    raise DataFormatError(f"{self.path}: missing key {key!r} (found {sorted(f.keys())}); expected "
+                                          "the N-TIDIGITS layout {train,test}_{labels,addresses,timestamps}")
+            try:
+                raw = f[f"{self.split}_labels"][...]
+            except (OSError, TypeError, ValueError) as exc:
+                raise DataFormatError(f"{self.path}: cannot read {self.split}_labels ({exc})") from None
+            self.keys = [k.decode() if isinstance(k, bytes) else str(k) for k in np.ravel(raw)]
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the HDF5 handle (it is reopened on the next read)."""
+        if self._handle is not None:
+            self._handle[1].close()
+            self._handle = None
 
     def _file(self) -> h5py.File:
         if self._handle is None or self._handle[0] != os.getpid():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,19 @@ def _data_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     root = tmp_path_factory.mktemp("data_root")
     monkeypatch.setenv("NEURO_DATA_ROOT", str(root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data tests may only talk to 127.0.0.1 (the local test server): other host lookups fail loudly."""
+    real = socket.getaddrinfo
+
+    def local_only(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise OSError(f"test tried to reach {host!r}: the data tests never use the network")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
 
 
 def manifest_stats(shared: Path) -> dict[str, dict[str, int]]:
