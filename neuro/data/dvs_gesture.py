@@ -49,7 +49,11 @@ class DVSGestureConfig(FrameOptions):
 def read_gesture_npy(path: str | Path) -> np.ndarray:
     """Events of one tonic-release ``.npy`` clip (columns x, y, p, t[ms]); sorted by time."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            arr = np.load(fh, allow_pickle=False)
+            if isinstance(arr, np.lib.npyio.NpzFile):
+                arr.close()
+                raise DataFormatError(f"{path}: expected a .npy array, found an .npz archive")
     except FileNotFoundError:
         raise DataFormatError(f"{path}: event file not found") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:

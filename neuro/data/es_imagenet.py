@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,17 +85,26 @@ def read_label_file(path: Path, num_classes: int = 1000) -> list[tuple[str, int,
 def read_es_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``pos`` and ``neg`` arrays (uint8 ``[N, 3]``: row, column, frame 1..8) of one sample file."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("pos", "neg") if k not in z.files]
-            if missing:
-                raise DataFormatError(f"{path}: missing array(s) {missing} (found {z.files})")
-            pos, neg = z["pos"], z["neg"]
+        fh = open(path, "rb")  # closed by the with below (np.load leaks its own handle on bad input)
     except FileNotFoundError:
         raise DataFormatError(f"{path}: sample file not found") from None
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as exc:
-        raise DataFormatError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    except AttributeError:  # a plain .npy parses to an array, which is not a context manager
-        raise DataFormatError(f"{path}: not an .npz archive") from None
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot open ({exc})") from None
+    with fh:
+        try:
+            z = np.load(fh, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise DataFormatError(f"{path}: not an .npz archive (holds a single array)")
+            with z:
+                missing = [k for k in ("pos", "neg") if k not in z.files]
+                if missing:
+                    raise DataFormatError(f"{path}: missing array(s) {missing} (found {z.files})")
+                pos, neg = z["pos"], z["neg"]
+        except DataFormatError:
+            raise
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                RuntimeError) as exc:
+            raise DataFormatError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
     for name, arr in (("pos", pos), ("neg", neg)):
         if arr.ndim != 2 or arr.shape[1] != 3 or arr.dtype.kind not in "ui":
             raise DataFormatError(f"{path}: array {name!r} must be integer [N, 3], got {arr.shape} {arr.dtype}")
