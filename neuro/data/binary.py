@@ -39,7 +39,8 @@ __all__ = ["decode_atis", "decode_bs1", "encode_atis", "encode_bs1", "read_atis"
 
 
 def _records(data: bytes | bytearray | memoryview | np.ndarray, where: str) -> np.ndarray:
-    raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8).ravel()
+    raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else \
+        np.ascontiguousarray(data).view(np.uint8).ravel()
     whole = raw.size - raw.size % RECORD
     if whole != raw.size:
         raise DataFormatError(f"{where}: truncated record at byte offset {whole}: size {raw.size} bytes is not a "
@@ -51,20 +52,32 @@ def _timestamps(rec: np.ndarray) -> np.ndarray:
     return ((rec[:, 2].astype(np.int64) & 0x7F) << 16) | (rec[:, 3].astype(np.int64) << 8) | rec[:, 4]
 
 
-def _check_order(t: np.ndarray, rows: np.ndarray, where: str) -> None:
-    back = np.flatnonzero(t[1:] < t[:-1])
-    if back.size:
-        i = int(back[0]) + 1
-        raise DataFormatError(f"{where}: byte offset {int(rows[i]) * RECORD}: timestamp t={int(t[i])} us goes "
+def _offset(rows: np.ndarray | None, i: int) -> int:
+    """Byte offset of kept event ``i`` (``rows`` maps kept events to records; None = identity)."""
+    return (i if rows is None else int(rows[i])) * RECORD
+
+
+def _check_order(t: np.ndarray, rows: np.ndarray | None, where: str) -> None:
+    if t.size > 1 and (t[1:] < t[:-1]).any():
+        i = int(np.flatnonzero(t[1:] < t[:-1])[0]) + 1
+        raise DataFormatError(f"{where}: byte offset {_offset(rows, i)}: timestamp t={int(t[i])} us goes "
                               f"backwards (previous event {int(t[i - 1])} us) beyond the overflow rule")
 
 
-def _check_range(col: np.ndarray, limit: int, field: str, rows: np.ndarray, where: str) -> None:
-    bad = np.flatnonzero(col >= limit)
-    if bad.size:
-        i = int(bad[0])
-        raise DataFormatError(f"{where}: byte offset {int(rows[i]) * RECORD}: {field}={int(col[i])} outside the "
+def _check_range(col: np.ndarray, limit: int, field: str, rows: np.ndarray | None, where: str) -> None:
+    if col.size and col.max() >= limit:
+        i = int(np.flatnonzero(col >= limit)[0])
+        raise DataFormatError(f"{where}: byte offset {_offset(rows, i)}: {field}={int(col[i])} outside the "
                               f"sensor (expected {field} < {limit})")
+
+
+def _words(data: bytes | bytearray | memoryview | np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: byte 0, and bytes 1..4 as one big-endian uint32 (strided view, no per-field passes)."""
+    rec = _records(data, where)  # (n, 5) view of a contiguous byte buffer
+    raw, n = rec.base if rec.base is not None else rec, rec.shape[0]
+    word = np.ndarray(shape=(n,), dtype=">u4", buffer=raw, offset=1, strides=(RECORD,)) if n else \
+        np.zeros(0, dtype=">u4")
+    return rec[:, 0], word.astype(np.uint32)
 
 
 def decode_atis(data: bytes | bytearray | memoryview | np.ndarray, sensor_size: tuple[int, int, int] | None = None,
@@ -77,27 +90,26 @@ def decode_atis(data: bytes | bytearray | memoryview | np.ndarray, sensor_size: 
         where: name used in error messages (the file path).
         check_order: reject timestamps that decrease (after overflow correction).
     """
-    rec = _records(data, where)
-    t = _timestamps(rec)
-    y = rec[:, 1]
+    x, word = _words(data, where)
+    y = word >> 24
+    t = (word & 0x7FFFFF).astype(np.int64)
     overflow = y == OVERFLOW_Y
-    rows = None
     if overflow.any():
-        t = t + np.cumsum(overflow, dtype=np.int64) * OVERFLOW_STEP
+        t += np.cumsum(overflow, dtype=np.int64) * OVERFLOW_STEP
         rows = np.flatnonzero(~overflow)
-        rec, t = rec[rows], t[rows]
+        x, y, word, t = x[rows], y[rows], word[rows], t[rows]
     else:
-        rows = np.arange(rec.shape[0])
-    ev = np.empty(rec.shape[0], dtype=EVENT_DTYPE)
-    ev["x"] = rec[:, 0]
-    ev["y"] = rec[:, 1]
-    ev["t"] = t
-    ev["p"] = rec[:, 2] >> 7
+        rows = None
     if sensor_size is not None:
-        _check_range(rec[:, 0], sensor_size[0], "x", rows, where)
-        _check_range(rec[:, 1], sensor_size[1], "y", rows, where)
+        _check_range(x, sensor_size[0], "x", rows, where)
+        _check_range(y, sensor_size[1], "y", rows, where)
     if check_order:
         _check_order(t, rows, where)
+    ev = np.empty(t.shape[0], dtype=EVENT_DTYPE)
+    ev["x"] = x
+    ev["y"] = y
+    ev["t"] = t
+    ev["p"] = (word >> 23) & 1
     return ev
 
 
@@ -105,7 +117,7 @@ def decode_bs1(data: bytes | bytearray | memoryview | np.ndarray, n_channels: in
                where: str = "<bytes>", check_order: bool = True) -> np.ndarray:
     """Decode SLAYER ``.bs1`` bytes (1-D: channel in ``x``, ``y = 0``)."""
     rec = _records(data, where)
-    rows = np.arange(rec.shape[0])
+    rows = None
     channel = (rec[:, 0].astype(np.int64) << 8) | rec[:, 1]
     if n_channels is not None:
         _check_range(channel, n_channels, "channel", rows, where)

@@ -49,8 +49,8 @@ def bin_index(t: np.ndarray, n_time_bins: int = 0, n_event_bins: int = 0, time_w
     if len(chosen) != 1:
         raise ConfigError(f"choose exactly one of n_time_bins, n_event_bins, time_window, event_count; got {chosen}")
     n_ev = t.shape[0]
-    idx = np.arange(n_ev, dtype=np.int64)
     if n_event_bins or event_count:
+        idx = np.arange(n_ev, dtype=np.int64)
         if n_event_bins:
             n_bins = int(n_event_bins)
             stride = width = n_ev // n_bins
@@ -64,8 +64,9 @@ def bin_index(t: np.ndarray, n_time_bins: int = 0, n_event_bins: int = 0, time_w
         b[(b >= n_bins) | (idx - b * stride >= width)] = -1
         return b, n_bins
     if n_ev == 0:
-        return idx, int(n_time_bins) if n_time_bins else 1
-    t = np.asarray(t, dtype=np.int64) if np.issubdtype(t.dtype, np.integer) else np.asarray(t, dtype=np.float64)
+        return np.zeros(0, dtype=np.int64), int(n_time_bins) if n_time_bins else 1
+    t = np.asarray(t)
+    t = t.astype(np.int64, copy=False) if t.dtype.kind in "iu" else t.astype(np.float64, copy=False)
     t0, t1 = t[0], t[-1]
     if n_time_bins:
         n_bins = int(n_time_bins)
@@ -76,7 +77,7 @@ def bin_index(t: np.ndarray, n_time_bins: int = 0, n_event_bins: int = 0, time_w
         n_bins = max(int(np.ceil(span) + 1 if include_incomplete else np.floor(span) + 1), 1)
     if width <= 0:
         return np.full(n_ev, -1, dtype=np.int64), n_bins
-    b = ((t - t0) // width).astype(np.int64)
+    b = ((t - t0) // width).astype(np.int64, copy=False)
     b[(b >= n_bins) | (b < 0)] = -1
     return b, n_bins
 
@@ -86,10 +87,13 @@ def to_frames(events: np.ndarray, sensor_size: tuple[int, int, int], n_time_bins
     """Event counts per ``(bin, polarity, y, x)``: int64 array of shape ``(T, P, H, W)``."""
     width, height, pols = (int(s) for s in sensor_size)
     b, n_bins = bin_index(events["t"], n_time_bins, n_event_bins, time_window, event_count, include_incomplete)
-    keep = b >= 0
-    flat = ((b[keep] * pols + events["p"][keep].astype(np.int64)) * height
-            + events["y"][keep].astype(np.int64)) * width + events["x"][keep].astype(np.int64)
+    flat = b * (pols * height * width)
+    flat += events["p"].astype(np.int64) * (height * width)
+    flat += events["y"].astype(np.int64) * width
+    flat += events["x"]
     size = n_bins * pols * height * width
+    if b.size and b.min() < 0:
+        flat = flat[b >= 0]
     return np.bincount(flat, minlength=size)[:size].reshape(n_bins, pols, height, width)
 
 
