@@ -67,3 +67,18 @@ def test_benchmark_is_side_effect_free_and_verifies(shipped_work, monkeypatch) -
     assert result["verified"] and result["samples"] == 30 and result["events"] > 30 * 1000
     assert result["neuro_samples_per_s"] > 0 and result["tonic_samples_per_s"] > 0
     assert result["speedup"] == pytest.approx(result["neuro_samples_per_s"] / result["tonic_samples_per_s"])
+
+
+def test_readme_tables_are_valid_configs() -> None:
+    import re
+    import tomllib
+
+    from neuro.config import from_mapping
+
+    text = (REPO / "datasets" / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        table = dict(tomllib.loads(block)["data"])
+        cfg = from_mapping(DATASETS[table.pop("name")].config, table, "data")
+        assert dataclasses.is_dataclass(cfg)
