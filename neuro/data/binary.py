@@ -180,20 +180,9 @@ def encode_atis(events: np.ndarray, markers_before: Sequence[int] = ()) -> bytes
     if (stored < 0).any():
         raise DataFormatError("an overflow marker before an event with t < 8192 us would make its stored time negative")
     body = np.frombuffer(_pack(x, y, np.asarray(events["p"]), stored), dtype=np.uint8).reshape(-1, RECORD)
-    new = np.diff(np.concatenate([[0], count]))  # markers to insert before each event
-    rows = []
+    new = np.diff(count, prepend=0)  # markers to insert before each event
     marker = np.array([0, OVERFLOW_Y, 0, 0, 0], dtype=np.uint8)
-    for i in np.flatnonzero(new):  # loop over markers only (a handful), never over events
-        rows.append((int(i), int(new[i])))
-    if not rows:
-        return body.tobytes()
-    parts, start = [], 0
-    for i, n in rows:
-        parts.append(body[start:i])
-        parts.append(np.tile(marker, (n, 1)))
-        start = i
-    parts.append(body[start:])
-    return np.concatenate(parts).tobytes()
+    return np.insert(body, np.repeat(np.arange(t.size), new), marker, axis=0).tobytes()
 
 
 def encode_bs1(events: np.ndarray) -> bytes:

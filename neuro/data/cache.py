@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -52,8 +53,6 @@ __all__ = ["FrameCache", "cache_file_name", "load_or_build"]
 
 def cache_file_name(prefix: str, key: Mapping[str, Any]) -> str:
     """``<prefix>-<16 hex digits of the key's hash>.h5``."""
-    import hashlib
-
     digest = hashlib.sha256(_key_json(key).encode()).hexdigest()[:16]
     return f"{prefix}-{digest}.h5"
 
@@ -185,6 +184,24 @@ def _build(path: Path, key_json: str, fingerprint: str, labels: np.ndarray, make
         tmp.unlink(missing_ok=True)
 
 
+def _open(path: Path, key_json: str, fingerprint: str, labels: np.ndarray, step_shape: tuple[int, ...],
+          dtype: np.dtype, preload_bytes: int) -> FrameCache | str:
+    """The cache, or the reason it cannot be used."""
+    if not path.exists():
+        return "missing"
+    try:
+        with h5py.File(path, "r") as f:
+            reason = _validate(f, key_json, fingerprint, labels, step_shape, dtype)
+            if reason is not None:
+                return reason
+            offsets = f["offsets"][...]
+            nbytes = int(offsets[-1]) * int(np.prod(step_shape)) * f["frames"].dtype.itemsize
+            frames = f["frames"][...] if nbytes <= preload_bytes else None  # reading verifies every checksum
+            return FrameCache(path, offsets, labels, frames, built=False)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        return f"unreadable ({exc})"
+
+
 def load_or_build(path: str | Path, key: Mapping[str, Any], fingerprint: str, labels: np.ndarray,
                   make: Callable[[int], np.ndarray], step_shape: tuple[int, ...], dtype: np.dtype | type,
                   preload_bytes: int = PRELOAD_BYTES) -> FrameCache:
@@ -192,27 +209,20 @@ def load_or_build(path: str | Path, key: Mapping[str, Any], fingerprint: str, la
 
     Args:
         make: ``make(i) -> (T_i, *step_shape)`` frames of sample ``i`` (called only when building).
-        preload_bytes: read the frames into memory when they take at most this many bytes.
+        preload_bytes: read the frames into memory when they take at most this many bytes (a larger cache
+            is read per sample, and a corrupt chunk then raises :class:`DataFormatError` naming the file).
     """
     path, dtype, labels = Path(path), np.dtype(dtype), np.asarray(labels, dtype=np.int64)
-    key_json = _key_json(key)
-    built = False
-    for attempt in range(2):
-        if path.exists():
-            try:
-                with h5py.File(path, "r") as f:
-                    reason = _validate(f, key_json, fingerprint, labels, step_shape, dtype)
-                    if reason is None:
-                        offsets = f["offsets"][...]
-                        nbytes = int(offsets[-1]) * int(np.prod(step_shape)) * f["frames"].dtype.itemsize
-                        frames = f["frames"][...] if nbytes <= preload_bytes else None
-                        return FrameCache(path, offsets, labels, frames, built)
-            except (OSError, KeyError, ValueError, RuntimeError) as exc:
-                reason = f"unreadable ({exc})"
-            if attempt:
-                raise DataFormatError(f"{path}: frame cache just built does not validate: {reason}")
-            log.warning("rebuilding frame cache %s: %s", path, reason)
-        log.info("building frame cache %s (%d samples)", path, labels.shape[0])
-        _build(path, key_json, fingerprint, labels, make, tuple(step_shape), dtype)
-        built = True
-    raise AssertionError("unreachable")  # pragma: no cover
+    key_json, step_shape = _key_json(key), tuple(step_shape)
+    found = _open(path, key_json, fingerprint, labels, step_shape, dtype, preload_bytes)
+    if isinstance(found, FrameCache):
+        return found
+    if found != "missing":
+        log.warning("rebuilding frame cache %s: %s", path, found)
+    log.info("building frame cache %s (%d samples)", path, labels.shape[0])
+    _build(path, key_json, fingerprint, labels, make, step_shape, dtype)
+    found = _open(path, key_json, fingerprint, labels, step_shape, dtype, preload_bytes)
+    if not isinstance(found, FrameCache):
+        raise DataFormatError(f"{path}: frame cache just built does not validate: {found}")
+    found.built = True
+    return found
