@@ -104,8 +104,8 @@ def to_voxels(events: np.ndarray, sensor_size: tuple[int, int, int], n_time_bins
     if events.shape[0] == 0:
         return out.reshape(n_time_bins, 1, height, width)
     t = events["t"].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ts = n_time_bins * (t - t[0]) / (t[-1] - t[0])
+    duration = t[-1] - t[0]
+    ts = n_time_bins * (t - t[0]) / duration if duration > 0 else np.zeros_like(t)  # one instant: all in bin 0
     pol = np.where(events["p"] > 0, 1.0, -1.0)
     ti = ts.astype(np.int64)
     dt = ts - ti

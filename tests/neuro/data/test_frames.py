@@ -125,3 +125,14 @@ def test_voxels_golden() -> None:
     ev = make_events(x=[0, 0, 1], y=0, t=[0, 5, 20], p=[1, 0, 1])  # ts = 0, 0.5, 2 (3rd dropped)
     v = to_voxels(ev, (2, 1, 2), 2)
     assert v[:, 0, 0].tolist() == [[1.0 - 0.5, 0.0], [-0.5, 0.0]]
+
+
+def test_degenerate_streams() -> None:
+    one = make_events(x=[1], y=[1], t=[50], p=[1])
+    assert to_voxels(one, (3, 3, 2), 4)[0, 0, 1, 1] == 1.0 and to_voxels(one, (3, 3, 2), 4).sum() == 1.0
+    empty = make_events(x=[], y=[], t=[], p=[])
+    assert to_frames(empty, (3, 3, 2), n_time_bins=4).shape == (4, 2, 3, 3)
+    assert to_frames(empty, (3, 3, 2), event_count=10).sum() == 0
+    assert to_voxels(empty, (3, 3, 2), 2).shape == (2, 1, 3, 3)
+    same_t = make_events(x=[0, 1], y=0, t=[7, 7], p=0)
+    assert to_frames(same_t, (2, 1, 1), n_time_bins=3).sum() == 0  # zero-width bins hold nothing (as tonic)
