@@ -29,6 +29,7 @@ from neuro.core import (
     simulate,
 )
 from neuro.core.weight_source import GaussianWeights, WeightSource
+from neuro.data import DATASETS, build_dataset, collate_time_major
 from neuro.errors import (
     BackendError,
     CheckpointError,
@@ -62,6 +63,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALIF",
+    "DATASETS",
     "IF",
     "LI",
     "LIF",
@@ -105,6 +107,8 @@ __all__ = [
     "UnknownNameError",
     "WeightSource",
     "backends",
+    "build_dataset",
+    "collate_time_major",
     "count_ops",
     "fit",
     "load_checkpoint",
