@@ -55,8 +55,8 @@ DATASETS: dict[str, DatasetEntry] = {
 }
 
 
-def build_dataset(table: Mapping[str, Any], split: str) -> Dataset:
-    """Build split ``split`` (``"train"``, ``"test"``) of the dataset an experiment's ``[data]`` table names."""
+def dataset_config(table: Mapping[str, Any]) -> tuple[DatasetEntry, Any]:
+    """Validate an experiment's ``[data]`` table: its registry entry and config (errors name the key)."""
     table = dict(table)
     name = table.pop("name", None)
     if not isinstance(name, str):
@@ -64,7 +64,13 @@ def build_dataset(table: Mapping[str, Any], split: str) -> Dataset:
     entry = DATASETS.get(name)
     if entry is None:
         raise unknown_name("dataset", name, DATASETS)
-    return entry.build(from_mapping(entry.config, table, "data"), split)
+    return entry, from_mapping(entry.config, table, "data")
+
+
+def build_dataset(table: Mapping[str, Any], split: str) -> Dataset:
+    """Build split ``split`` (``"train"``, ``"test"``) of the dataset an experiment's ``[data]`` table names."""
+    entry, config = dataset_config(table)
+    return entry.build(config, split)
 
 
 def collate_time_major(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,6 +94,19 @@ def collate_time_major(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch
 
 
 __all__ = [
-    "DATASETS", "EVENT_DTYPE", "DatasetEntry", "FrameDataset", "FrameSpec", "build_dataset", "check_events",
-    "collate_time_major", "data_root", "make_events", "odg_convert", "odg_frames", "to_frames", "to_voxels",
+    "DATASETS",
+    "EVENT_DTYPE",
+    "DatasetEntry",
+    "FrameDataset",
+    "FrameSpec",
+    "build_dataset",
+    "check_events",
+    "collate_time_major",
+    "data_root",
+    "dataset_config",
+    "make_events",
+    "odg_convert",
+    "odg_frames",
+    "to_frames",
+    "to_voxels",
 ]
