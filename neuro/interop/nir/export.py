@@ -122,13 +122,15 @@ class _Exporter:
             return self._chain([(_join(path, n), m) for n, m in model.named_children()], path, prefix, shape)
         if isinstance(model, GraphModel):
             return self._graph_model(model, path, prefix, shape)
-        if type(model) in EXPORTERS or isinstance(model, TimeDistributed | SKIPPED) or not list(model.children()):
+        if (type(model) in EXPORTERS or type(model) in KNOWN_UNSUPPORTED or isinstance(model, TimeDistributed | SKIPPED)
+                or not list(model.children())):
             return self._chain([(path, model)], path, prefix, shape)
         return self._trace(model, path, prefix, shape)
 
     def _node(self, module: nn.Module, path: str, nir_path: str) -> nir.NIRNode | None:
         if isinstance(module, nn.Sequential | GraphModel) or (
-                list(module.children()) and not isinstance(module, TimeDistributed) and type(module) not in EXPORTERS):
+                list(module.children()) and not isinstance(module, TimeDistributed)
+                and type(module) not in EXPORTERS and type(module) not in KNOWN_UNSUPPORTED):
             return self.graph(module, path, nir_path)
         node = self.leaf(module, path)
         if node is not None:
@@ -165,9 +167,14 @@ class _Exporter:
 
     def _trace(self, model: nn.Module, path: str, prefix: str, shape: tuple[int, ...]) -> nir.NIRGraph | None:
         before = len(self.problems)
+        blocked: list[str] = []  # unsupported modules: their sub-modules are not listed again
         for sub_path, m in model.named_modules():
-            if sub_path and not list(m.children()) and type(m) not in EXPORTERS and not isinstance(m, SKIPPED):
+            if not sub_path or any(sub_path.startswith(b + ".") for b in blocked):
+                continue
+            if type(m) in KNOWN_UNSUPPORTED or (not list(m.children()) and type(m) not in EXPORTERS
+                                                and not isinstance(m, SKIPPED)):
                 self.leaf(m, _join(path, sub_path))  # records the problem
+                blocked.append(sub_path)
         if len(self.problems) > before:
             return None
         made: dict[int, nn.Module] = {}

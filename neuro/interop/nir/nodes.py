@@ -125,6 +125,9 @@ def _conv_checks(m: nn.Module) -> None:
     if m.padding_mode != "zeros":
         raise Unsupported(f"NIR convolutions pad with zeros; padding_mode={m.padding_mode!r}",
                           "use padding_mode='zeros' and fine-tune")
+    if m.groups != 1:  # nir 1.0.8 types a conv's input channels as weight.shape[1], so nir.read rejects groups > 1
+        raise Unsupported(f"NIR's type check takes weight.shape[1] as the input channels, so groups={m.groups} "
+                          "graphs cannot be read back", "use groups=1")
 
 
 def _conv_bias(m: nn.Module) -> np.ndarray:

@@ -19,9 +19,12 @@ NIR resets to ``v_reset`` immediately after a spike, so only ``HardReset()`` (no
 NIR is continuous in time and has no ``dt``: every exported neuron node carries
 ``metadata["dt"]`` (seconds) and ``metadata["neuro"]`` (``decay_input``, surrogate, learnable flags,
 and each parameter's storage ``layout``: ``"float"`` or a tensor shape such as ``"(12, 1, 1)"``), so
-that a neuro -> NIR -> neuro round trip rebuilds the same modules. Parameters are written as float64
-arrays of the layer's shape; scalar conversions are done in exact rational arithmetic
-(:class:`fractions.Fraction`, one rounding each way), so scalar parameters come back bit-identical.
+that a neuro -> NIR -> neuro round trip rebuilds the same modules; scalars whose NIR value is derived
+(``r * tau / dt`` ...) are also kept in ``metadata["neuro"]["native"]`` and used when they still
+reproduce the graph's values. Parameters are written as float64 arrays of the layer's shape; scalar
+conversions are done in exact rational arithmetic (:class:`fractions.Fraction`) and tensor ones in
+float64, so parameters come back bit-identical. Non-uniform parameters of foreign graphs become
+tensors of torch's default dtype.
 
 Example:
     >>> from neuro import LIF
@@ -129,14 +132,25 @@ def _scale(value: Tensor | float, num: Tensor | float, den: float) -> Tensor | f
     """``value * num / den``: exactly rounded for scalars, float64 for tensors."""
     if not isinstance(value, Tensor) and not isinstance(num, Tensor):
         return float(Fraction(value) * Fraction(num) / Fraction(den))
+    if not isinstance(value, Tensor):  # a scalar stored as float: exact per element, so it inverts exactly
+        n = num.detach().cpu().to(torch.float64)
+        exact = [float(Fraction(value) * Fraction(float(e)) / Fraction(den)) for e in n.reshape(-1).tolist()]
+        return torch.tensor(exact, dtype=torch.float64).reshape(n.shape)
     v = torch.as_tensor(value, dtype=torch.float64).detach()
     n = torch.as_tensor(num, dtype=torch.float64).detach()
     return v * n / den
 
 
-def _unscale(arr: np.ndarray, num: float, den: np.ndarray, stored: str | None) -> Tensor | float:
-    """Invert :func:`_scale` on NIR arrays: ``arr * num / den`` in neuro's ``stored`` layout."""
+def _unscale(arr: np.ndarray, num: float, den: np.ndarray, stored: str | None, native: float | None = None
+             ) -> Tensor | float:
+    """Invert :func:`_scale` on NIR arrays: ``arr * num / den`` in neuro's ``stored`` layout.
+
+    ``native`` is the scalar neuro exported (``metadata["neuro"]["native"]``); it is used when it
+    still reproduces ``arr``, since a float64 product cannot always be inverted to the last bit.
+    """
     arr, den = np.asarray(arr, dtype=np.float64), np.broadcast_to(np.asarray(den, dtype=np.float64), np.shape(arr))
+    if stored == "float" and native is not None and np.allclose(arr, native * den / num, rtol=1e-15, atol=0):
+        return float(native)
     scalar = stored == "float" or (stored is None and _uniform(arr) and _uniform(den))
     if scalar:
         return float(Fraction(float(arr.reshape(-1)[0])) * Fraction(num) / Fraction(float(den.reshape(-1)[0])))
@@ -171,6 +185,11 @@ def _metadata(module: nn.Module, neuron: str, names: tuple[str, ...], **extra: A
     neuro_meta["learn_threshold"] = isinstance(getattr(module, "v_threshold", None), nn.Parameter)
     neuro_meta.update(extra)
     return {"dt": float(module.dt), "neuro": neuro_meta}
+
+
+def _native(**values: Tensor | float) -> dict[str, Any]:
+    """Scalars whose NIR value is derived (``r * tau / dt`` ...), kept to invert it to the last bit."""
+    return {"native": {k: float(v) for k, v in values.items() if not isinstance(v, Tensor)}}
 
 
 def _neuro_meta(node: nir.NIRNode) -> dict[str, Any]:
@@ -212,10 +231,12 @@ def export_lif(module: nn.Module, shape: tuple[int, ...]) -> nir.LIF:
     _require_hard_reset(module)
     p = module.params()
     r = p.r if p.decay_input else _scale(p.r, p.tau_mem, p.dt)
+    native = {} if p.decay_input else _native(r=p.r)
     if isinstance(module, PLIF | PLIFCell):
-        meta = _metadata(module, "plif", _LIF_NAMES[1:], w=float(module.w), init_tau_mem=module.init_tau_mem)
+        meta = _metadata(module, "plif", _LIF_NAMES[1:], w=float(module.w.detach()), init_tau_mem=module.init_tau_mem,
+                         **native)
     else:
-        meta = _metadata(module, "lif", _LIF_NAMES)
+        meta = _metadata(module, "lif", _LIF_NAMES, **native)
     return nir.LIF(tau=to_array(p.tau_mem, shape), r=to_array(r, shape), v_leak=to_array(p.v_leak, shape),
                    v_threshold=to_array(p.v_threshold, shape), v_reset=to_array(p.v_reset, shape), metadata=meta)
 
@@ -226,7 +247,8 @@ def import_lif(node: nir.LIF, ctx: NodeContext) -> nn.Module:
     meta = _neuro_meta(node)
     lay = meta.get("layout", {})
     decay_input = bool(meta.get("decay_input", True))
-    r = from_array(node.r, lay.get("r")) if decay_input else _unscale(node.r, ctx.dt, node.tau, lay.get("r"))
+    r = from_array(node.r, lay.get("r")) if decay_input else _unscale(node.r, ctx.dt, node.tau, lay.get("r"),
+                                                                       meta.get("native", {}).get("r"))
     kwargs = dict(v_threshold=from_array(node.v_threshold, lay.get("v_threshold")),
                   v_reset=from_array(node.v_reset, lay.get("v_reset")),
                   v_leak=from_array(node.v_leak, lay.get("v_leak")), r=r, dt=ctx.dt, decay_input=decay_input,
@@ -246,8 +268,9 @@ def export_li(module: nn.Module, shape: tuple[int, ...]) -> nir.LI:
     """``LI``/``LICell`` -> ``nir.LI``."""
     p = module.params()
     r = p.r if p.decay_input else _scale(p.r, p.tau_mem, p.dt)
+    meta = _metadata(module, "li", ("tau_mem", "v_leak", "r"), **({} if p.decay_input else _native(r=p.r)))
     return nir.LI(tau=to_array(p.tau_mem, shape), r=to_array(r, shape), v_leak=to_array(p.v_leak, shape),
-                  metadata=_metadata(module, "li", ("tau_mem", "v_leak", "r")))
+                  metadata=meta)
 
 
 def import_li(node: nir.LI, ctx: NodeContext) -> nn.Module:
@@ -256,7 +279,8 @@ def import_li(node: nir.LI, ctx: NodeContext) -> nn.Module:
     meta = _neuro_meta(node)
     lay = meta.get("layout", {})
     decay_input = bool(meta.get("decay_input", True))
-    r = from_array(node.r, lay.get("r")) if decay_input else _unscale(node.r, ctx.dt, node.tau, lay.get("r"))
+    r = from_array(node.r, lay.get("r")) if decay_input else _unscale(node.r, ctx.dt, node.tau, lay.get("r"),
+                                                                       meta.get("native", {}).get("r"))
     return (LICell if ctx.step else LI)(tau_mem=from_array(node.tau, lay.get("tau_mem")),
                                         v_leak=from_array(node.v_leak, lay.get("v_leak")), r=r, dt=ctx.dt,
                                         decay_input=decay_input, **_options(meta, spiking=False))
@@ -268,7 +292,8 @@ def export_if(module: nn.Module, shape: tuple[int, ...]) -> nir.IF:
     _require_hard_reset(module)
     p = module.params()
     return nir.IF(r=to_array(_scale(p.r, 1.0, p.dt), shape), v_threshold=to_array(p.v_threshold, shape),
-                  v_reset=to_array(p.v_reset, shape), metadata=_metadata(module, "if", ("v_threshold", "v_reset", "r")))
+                  v_reset=to_array(p.v_reset, shape),
+                  metadata=_metadata(module, "if", ("v_threshold", "v_reset", "r"), **_native(r=p.r)))
 
 
 def import_if(node: nir.IF, ctx: NodeContext) -> nn.Module:
@@ -279,7 +304,8 @@ def import_if(node: nir.IF, ctx: NodeContext) -> nn.Module:
     opts.pop("learn_tau")
     return (IFCell if ctx.step else IF)(v_threshold=from_array(node.v_threshold, lay.get("v_threshold")),
                                         v_reset=from_array(node.v_reset, lay.get("v_reset")),
-                                        r=_unscale(node.r, ctx.dt, np.ones_like(node.r), lay.get("r")), dt=ctx.dt,
+                                        r=_unscale(node.r, ctx.dt, np.ones_like(node.r), lay.get("r"),
+                                                  meta.get("native", {}).get("r")), dt=ctx.dt,
                                         **opts)
 
 
@@ -290,7 +316,8 @@ def export_cuba_lif(module: nn.Module, shape: tuple[int, ...]) -> nir.CubaLIF:
     p = module.params()
     r = p.r if p.decay_input else _scale(p.r, p.tau_mem, p.dt)
     w_in = p.w_in if p.decay_input else _scale(p.w_in, p.tau_syn, p.dt)
-    meta = _metadata(module, "cuba_lif", ("tau_syn", *_LIF_NAMES, "w_in"))
+    native = {} if p.decay_input else _native(r=p.r, w_in=p.w_in)
+    meta = _metadata(module, "cuba_lif", ("tau_syn", *_LIF_NAMES, "w_in"), **native)
     return nir.CubaLIF(tau_syn=to_array(p.tau_syn, shape), tau_mem=to_array(p.tau_mem, shape), r=to_array(r, shape),
                        v_leak=to_array(p.v_leak, shape), v_threshold=to_array(p.v_threshold, shape),
                        v_reset=to_array(p.v_reset, shape), w_in=to_array(w_in, shape), metadata=meta)
@@ -305,8 +332,9 @@ def import_cuba_lif(node: nir.CubaLIF, ctx: NodeContext) -> nn.Module:
     if decay_input:
         r, w_in = from_array(node.r, lay.get("r")), from_array(node.w_in, lay.get("w_in"))
     else:
-        r = _unscale(node.r, ctx.dt, node.tau_mem, lay.get("r"))
-        w_in = _unscale(node.w_in, ctx.dt, node.tau_syn, lay.get("w_in"))
+        native = meta.get("native", {})
+        r = _unscale(node.r, ctx.dt, node.tau_mem, lay.get("r"), native.get("r"))
+        w_in = _unscale(node.w_in, ctx.dt, node.tau_syn, lay.get("w_in"), native.get("w_in"))
     return (CubaLIFCell if ctx.step else CubaLIF)(
         tau_syn=from_array(node.tau_syn, lay.get("tau_syn")), tau_mem=from_array(node.tau_mem, lay.get("tau_mem")),
         v_threshold=from_array(node.v_threshold, lay.get("v_threshold")),
