@@ -122,16 +122,16 @@ class _Exporter:
             return self._chain([(_join(path, n), m) for n, m in model.named_children()], path, prefix, shape)
         if isinstance(model, GraphModel):
             return self._graph_model(model, path, prefix, shape)
-        if (type(model) in EXPORTERS or type(model) in KNOWN_UNSUPPORTED or isinstance(model, TimeDistributed | SKIPPED)
-                or not list(model.children())):
+        if (type(model) in EXPORTERS or type(model) in KNOWN_UNSUPPORTED
+                or isinstance(model, (TimeDistributed, *SKIPPED)) or not list(model.children())):
             return self._chain([(path, model)], path, prefix, shape)
         return self._trace(model, path, prefix, shape)
 
     def _node(self, module: nn.Module, path: str, nir_path: str) -> nir.NIRNode | None:
-        if isinstance(module, nn.Sequential | GraphModel) or (
-                list(module.children()) and not isinstance(module, TimeDistributed)
-                and type(module) not in EXPORTERS and type(module) not in KNOWN_UNSUPPORTED):
-            return self.graph(module, path, nir_path)
+        inner = module.module if isinstance(module, TimeDistributed) else module
+        if isinstance(inner, nn.Sequential | GraphModel) or (
+                list(inner.children()) and type(inner) not in EXPORTERS and type(inner) not in KNOWN_UNSUPPORTED):
+            return self.graph(inner, path if inner is module else _join(path, "module"), nir_path)
         node = self.leaf(module, path)
         if node is not None:
             self.paths[nir_path] = path
