@@ -59,7 +59,7 @@ def cuba_lif_step(x: Tensor, state: CubaLIFState, p: CubaLIFParameters) -> tuple
     """One Euler step of the current-based LIF neuron."""
     beta = p.dt / p.tau_syn
     gain = beta * p.w_in if p.decay_input else p.w_in
-    i = state.i - beta * state.i + gain * x
+    i = (1.0 - beta) * state.i + gain * x
     s, v = fire_and_reset(lif_charge(state.v, i, p), p)
     return s, CubaLIFState(v, i)
 

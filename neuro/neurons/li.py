@@ -38,7 +38,7 @@ def li_step(x: Tensor, state: LIState, p: LIParameters) -> tuple[Tensor, LIState
     """One Euler step of the leaky integrator; the output is the new membrane."""
     alpha = p.dt / p.tau_mem
     gain = alpha * p.r if p.decay_input else p.r
-    v = state.v + alpha * (p.v_leak - state.v) + gain * x
+    v = (1.0 - alpha) * state.v + alpha * p.v_leak + gain * x
     return v, LIState(v)
 
 

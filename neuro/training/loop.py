@@ -172,7 +172,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None, cfg: Tra
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            loss_sum += float(loss) * len(y)
+            loss_sum += loss.item() * len(y)
             correct += int((predict(out.detach()) == y).sum())
             total += len(y)
             bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
