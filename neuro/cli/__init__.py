@@ -18,6 +18,8 @@ COMMANDS: tuple[str, ...] = (
     "neuro.cli.run",
     "neuro.cli.doctor",
     "neuro.cli.energy",
+    "neuro.cli.export",
+    "neuro.cli.import_",
 )
 
 
