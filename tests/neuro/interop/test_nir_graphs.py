@@ -151,3 +151,22 @@ def test_graph_model_step_mode_equals_sequence_mode() -> None:
     assert seq.is_sequence and not step.is_sequence
     x = 2 * torch.rand(15, 2, 3)
     assert torch.equal(simulate(seq, x).output, simulate(step, x).output)
+
+
+def test_nested_sequential_becomes_a_nested_graph_and_back(tmp_path) -> None:
+    model = Sequential(nn.Linear(3, 4), Sequential(nn.Linear(4, 4), LIF(tau_mem=3e-3)), nn.Linear(4, 2), LIF())
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.abs_().mul_(3.0)
+    x = 3 * torch.rand(20, 2, 3)
+    nir.write(tmp_path / "nested.nir", to_nir(model, x))
+    g = read(tmp_path / "nested.nir")
+    assert isinstance(g.nodes["sequential_1"], nir.NIRGraph)
+    assert {type(n).__name__ for n in g.nodes["sequential_1"].nodes.values()} == {"Input", "Affine", "LIF", "Output"}
+    rebuilt = from_nir(g)
+    assert isinstance(rebuilt[1], Sequential) and rebuilt[1][1].tau_mem == 3e-3
+    a, b = simulate(model, x, record=True), simulate(rebuilt, x, record=True)
+    assert a.records["1.1.spikes"].sum() > 0 and a.records.keys() == b.records.keys()
+    for key in a.records:
+        assert torch.equal(a.records[key], b.records[key]), key
