@@ -171,9 +171,8 @@ class _Exporter:
         for sub_path, m in model.named_modules():
             if not sub_path or any(sub_path.startswith(b + ".") for b in blocked):
                 continue
-            if type(m) in KNOWN_UNSUPPORTED or (not list(m.children()) and type(m) not in EXPORTERS
-                                                and not isinstance(m, SKIPPED)):
-                self.leaf(m, _join(path, sub_path))  # records the problem
+            if type(m) in KNOWN_UNSUPPORTED or (not list(m.children()) and not isinstance(m, SKIPPED)):
+                self.leaf(m, _join(path, sub_path))  # converts once to record every problem before tracing
                 blocked.append(sub_path)
         if len(self.problems) > before:
             return None

@@ -93,3 +93,19 @@ def test_bad_files_name_the_file(tmp_path) -> None:
     bad.write_bytes(b"not hdf5 at all")
     with pytest.raises(DataFormatError, match=r"bad\.nir"):
         read(bad)
+
+
+class _Custom(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.lif, self.pool, self.out = nn.Linear(4, 4), LIF(reset="subtract"), nn.MaxPool1d(2), LIF()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, _ = self.lif(self.fc(x))
+        return self.out(self.pool(s))[0]
+
+
+def test_problems_inside_a_traced_module_are_all_listed() -> None:
+    with pytest.raises(NIRExportError) as info:
+        to_nir(_Custom(), torch.zeros(1, 1, 4))
+    assert [(p.path, p.kind) for p in info.value.problems] == [("lif", "LIF"), ("pool", "MaxPool1d")]

@@ -111,3 +111,29 @@ def test_neuron_parameters_come_back_bit_identical(kind: type) -> None:
             assert type(got) is type(value) and got == value, name
     for name, _ in module.named_parameters():
         assert isinstance(dict(rebuilt.named_parameters()).get(name), torch.nn.Parameter), f"{name} learnable"
+
+
+@pytest.mark.parametrize("kind", [k for k in MODULE_EXAMPLES if hasattr(k, "params")], ids=lambda t: t.__name__)
+def test_rebuilt_neurons_train_the_same(kind: type) -> None:
+    """Surrogate, detach_reset and learnable flags survive: identical gradients for input and parameters."""
+    make, shape = MODULE_EXAMPLES[kind]
+    model = Sequential(make())
+    rebuilt = from_nir(to_nir(model, torch.zeros(1, 1, *shape)), mode="auto" if model.is_sequence else "step")
+    x = _drive(shape).double()
+    grads = []
+    for m in (model.double(), rebuilt.double()):
+        xi = x.clone().requires_grad_(True)
+        out = simulate(m, xi).output
+        (out * torch.linspace(-1, 1, out.shape[-1], dtype=torch.float64)).sum().backward()
+        grads.append([xi.grad, *(p.grad for _, p in sorted(m.named_parameters()))])
+    assert len(grads[0]) == len(grads[1])
+    assert grads[0][0].abs().sum() > 0
+    for a, b in zip(*grads, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_delay_gradient_float64() -> None:
+    from neuro.interop.nir import Delay
+
+    x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: Delay(torch.tensor([0, 2, 1]))(v)[0], (x,))
