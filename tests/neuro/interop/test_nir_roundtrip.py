@@ -12,7 +12,7 @@ import torch
 
 from neuro import Sequential, simulate
 from neuro.interop.nir import EXPORTERS, IMPORTERS, from_nir, read, to_nir
-from tests.neuro.interop.conftest import MODULE_EXAMPLES, NODE_EXAMPLES
+from tests.neuro.interop.examples import MODULE_EXAMPLES, NODE_EXAMPLES
 
 
 def _graph(node: nir.NIRNode, shape: tuple[int, ...]) -> nir.NIRGraph:
@@ -33,8 +33,8 @@ def _same(a: object, b: object) -> bool:
 
 
 def test_every_table_entry_has_an_example() -> None:
-    assert set(NODE_EXAMPLES) == set(IMPORTERS), "add an example node to tests/neuro/interop/conftest.py"
-    assert set(MODULE_EXAMPLES) == set(EXPORTERS), "add an example module to tests/neuro/interop/conftest.py"
+    assert set(NODE_EXAMPLES) == set(IMPORTERS), "add an example node to tests/neuro/interop/examples.py"
+    assert set(MODULE_EXAMPLES) == set(EXPORTERS), "add an example module to tests/neuro/interop/examples.py"
 
 
 @pytest.mark.parametrize("kind", list(NODE_EXAMPLES), ids=lambda t: t.__name__)

@@ -120,6 +120,16 @@ def test_trained_quickstart_model_matches_snntorch_on_nmnist(shared_data, nmnist
         model = build_model({"name": "conv_snn"}, (2, 34, 34), 10)
         fit(model, TensorDataset(x_train.transpose(0, 1), y_train), None,
             TrainConfig(epochs=2, batch_size=16, lr=5e-3, progress=False), log=print)
+        # after so few steps BatchNorm's running averages are far from the data (momentum 0.1): recompute them
+        # over the training set, as is usual before inference, or the readout stays silent in eval mode
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average
+        model.train()
+        with torch.no_grad():
+            for i in range(0, x_train.shape[1], 64):
+                simulate(model, x_train[:, i:i + 64])
     model.eval()
     x, y = _batch(root, range(60001, 60051), nmnist_reader, steps)
     with torch.no_grad():
