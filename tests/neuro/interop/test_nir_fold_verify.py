@@ -26,7 +26,7 @@ def _randomise_batchnorm(model: nn.Module) -> None:
                 m.bias.copy_(0.2 + 0.3 * torch.randn(n, generator=g))
 
 
-def _nmnist_like(steps: int = 20, batch: int = 3) -> torch.Tensor:
+def _nmnist_like(steps: int = 10, batch: int = 2) -> torch.Tensor:
     return (torch.rand(steps, batch, 2, 34, 34) < 0.15).to(torch.get_default_dtype())
 
 

@@ -87,7 +87,7 @@ def _compare(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
 
 def test_quickstart_architecture_matches_snntorch_on_nmnist(shared_data, nmnist_reader) -> None:
     root = shared_data / "nmnist" / "slayer_NMNISTsmall"
-    x, _ = _batch(root, range(60001, 60009), nmnist_reader, steps=20)
+    x, _ = _batch(root, range(60001, 60007), nmnist_reader, steps=12)
     model = build_model({"name": "conv_snn"}, (2, 34, 34), 10).eval()
     g = torch.Generator().manual_seed(11)
     with torch.no_grad():

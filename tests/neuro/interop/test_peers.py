@@ -92,7 +92,7 @@ def test_neuro_conv_net_runs_identically_in_snntorch() -> None:
     from snntorch.import_nir import import_from_nir
 
     model = _conv_net()
-    x = _events(30, 3, 2, 16, 16)
+    x = _events(20, 2, 2, 16, 16)
     graph, paths = export_with_paths(model, x)
     sn = _quiet(import_from_nir, for_peer(graph, "snntorch"))
     ours = _neuro_spikes(model, x, paths)
