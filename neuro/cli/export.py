@@ -3,7 +3,9 @@
 ``SOURCE`` is a checkpoint (``checkpoint.safetensors``), a run folder holding one, or an experiment
 TOML (its run folder ``<runs>/<name>/`` is used). Batch norm is folded into the preceding layer
 (``--no-fold-batchnorm`` to refuse instead). Unless ``--no-verify``, the graph is written to HDF5,
-read back, re-imported and simulated beside the original on seeded random events; any spike that
+read back, re-imported and simulated beside the original on the first ``--batch`` samples of the
+experiment's test split (``--check-input test``), on seeded random events (``events``), or, by
+default, on the test split when its files are present and on events otherwise. Any spike that
 differs (or a membrane off by more than ``--atol``) prints the per-layer report and exits with 1
 without writing the file.
 """
@@ -28,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-fold-batchnorm", dest="fold", action="store_false",
                    help="report BatchNorm as unsupported instead of folding it")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the round-trip check")
-    p.add_argument("--steps", type=int, default=50, help="time steps of the check input (default: 50)")
+    p.add_argument("--check-input", default="auto", choices=("auto", "test", "events"),
+                   help="input of the check: the experiment's test samples, random events, or auto")
+    p.add_argument("--steps", type=int, default=50, help="time steps of random events (default: 50)")
     p.add_argument("--batch", type=int, default=4, help="samples in the check input (default: 4)")
     p.add_argument("--rate", type=float, default=0.2, help="event probability per input element and step")
     p.add_argument("--seed", type=int, default=0, help="seed of the check input")
@@ -38,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_source(source: str | Path, runs: str | Path = "runs") -> tuple[Any, tuple[int, ...], Path]:
-    """The model, its per-step input shape and the checkpoint it came from."""
+def load_source(source: str | Path, runs: str | Path = "runs") -> tuple[Any, Any, tuple[int, ...], Path]:
+    """The model, its experiment, its per-step input shape and the checkpoint it came from."""
     from neuro.errors import CheckpointError
     from neuro.experiment import build_from_checkpoint, load_experiment
     from neuro.training import CHECKPOINT_NAME, load_checkpoint
@@ -52,11 +56,37 @@ def load_source(source: str | Path, runs: str | Path = "runs") -> tuple[Any, tup
             raise CheckpointError(f"experiment {exp.name!r} has no checkpoint at {path / CHECKPOINT_NAME}; "
                                   f"train it first: neuro run {source}")
     ckpt_path = path / CHECKPOINT_NAME if path.is_dir() else path
-    model, _ = build_from_checkpoint(ckpt_path)
+    model, exp = build_from_checkpoint(ckpt_path)
     shape = load_checkpoint(ckpt_path).config.get("input_shape")
     if not shape:
         raise CheckpointError(f"{ckpt_path}: stores no input_shape; cannot build a sample input")
-    return model, tuple(int(s) for s in shape), ckpt_path
+    return model, exp, tuple(int(s) for s in shape), ckpt_path
+
+
+def check_input(args: argparse.Namespace, exp: Any, shape: tuple[int, ...]) -> tuple[Any, str]:
+    """The input of the round-trip check and a description of it."""
+    import torch
+
+    from neuro.errors import NeuroError
+
+    if args.check_input in ("auto", "test"):
+        try:
+            from neuro.data import build_dataset, collate_time_major
+
+            cfg = exp.settings
+            data = build_dataset({**cfg.data, **getattr(cfg, "test_data", {})}, "test")
+            n = min(args.batch, len(data))
+            x, _ = collate_time_major([data[i] for i in range(n)])
+            return x, f"the first {n} samples of the test split of {cfg.data.get('name')!r}"
+        except (NeuroError, OSError) as exc:
+            if args.check_input == "test":
+                raise
+            reason = f"test split unavailable ({type(exc).__name__}: {exc})"
+    else:
+        reason = "--check-input events"
+    gen = torch.Generator().manual_seed(args.seed)
+    x = (torch.rand((args.steps, args.batch, *shape), generator=gen) < args.rate).to(torch.get_default_dtype())
+    return x, f"{args.batch} x {args.steps} steps of random events (rate {args.rate}, seed {args.seed}; {reason})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,18 +98,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps < 1 or args.batch < 1 or not 0.0 <= args.rate <= 1.0:
         raise ConfigError("--steps and --batch must be >= 1 and --rate in [0, 1]")
-    model, shape, ckpt = load_source(args.source, args.runs)
+    model, exp, shape, ckpt = load_source(args.source, args.runs)
     print(f"loaded {ckpt}: input {shape} per step")
-    gen = torch.Generator().manual_seed(args.seed)
-    x = (torch.rand((args.steps, args.batch, *shape), generator=gen) < args.rate).to(torch.get_default_dtype())
     if not args.verify:
+        x = torch.zeros((1, 1, *shape))
         graph = to_nir(model, x, fold_batchnorm=args.fold)
         nir.write(args.output, graph)
         print(f"wrote {args.output} ({len(graph.nodes) - 2} nodes, not verified)")
         return 0
+    x, described = check_input(args, exp, shape)
     report = verify_roundtrip(model, x, fold_batchnorm=args.fold, dtype=getattr(torch, args.check_dtype),
                               atol=args.atol)
-    print(f"round trip on {args.batch} x {args.steps} steps of random events (rate {args.rate}, seed {args.seed}):")
+    print(f"round trip on {described}:")
     if not report.ok:
         print(report, file=sys.stderr)
         print(f"neuro export: error: the re-imported graph diverges from the model; {args.output} not written",
@@ -88,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     print(report)
     silent = [layer.node for layer in report.layers if layer.kind != "LI" and layer.spikes == 0]
     if silent:
-        print(f"note: {', '.join(silent)} never spiked on this input, so their check is weak (raise --rate)")
+        print(f"note: {', '.join(silent)} never spiked on this input, so their check is weak")
     nir.write(args.output, report.graph)
     print(f"wrote {args.output} ({len(report.graph.nodes) - 2} nodes, dt {report.graph.metadata.get('dt', '?')} s)")
     return 0

@@ -94,3 +94,23 @@ def test_missing_files_are_errors(argv, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_export_checks_on_the_experiments_test_samples(tmp_path, shared_data, capsys) -> None:
+    root = shared_data / "nmnist" / "slayer_NMNISTsmall"
+    exp = {"name": "real", "data": {"name": "nmnist", "root": str(root), "train_list": "train1K.txt",
+                                    "test_list": "test100.txt", "n_time_bins": 8, "cache": False},
+           "model": {"name": "conv_snn", "channels": [4, 6], "kernel_size": 3}}
+    torch.manual_seed(0)
+    model = build_model(exp["model"], (2, 34, 34), 10)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+                m.weight.copy_((1.5 + 2.0 * torch.randn(m.weight.shape)) / m.weight[0].numel() ** 0.5)
+    ckpt = save_checkpoint(tmp_path / "real" / "checkpoint.safetensors", model,
+                           config={"experiment": exp, "input_shape": [2, 34, 34], "num_classes": 10})
+    out = tmp_path / "real.nir"
+    assert main(["export", str(ckpt), "-o", str(out), "--check-input", "test", "--batch", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "the first 3 samples of the test split of 'nmnist'" in text and "identical" in text
+    assert out.is_file()
