@@ -19,6 +19,8 @@ COMMANDS: tuple[str, ...] = (
     "neuro.cli.doctor",
     "neuro.cli.energy",
     "neuro.cli.data",
+    "neuro.cli.export",
+    "neuro.cli.import_",
 )
 
 
