@@ -9,6 +9,8 @@ Tensors are time-major, ``(T, B, ...)``, everywhere. The flat public API:
     torch.Size([25, 3, 5])
 """
 
+__version__ = "0.1.0"  # before the imports: submodules read it
+
 from neuro import backends
 from neuro.analysis import OpCounts, count_ops
 from neuro.core import (
@@ -39,6 +41,7 @@ from neuro.errors import (
     ShapeError,
     UnknownNameError,
 )
+from neuro.interop.nir import from_nir, to_nir
 from neuro.layers import DirectEncoder, LatencyEncoder, PoissonEncoder
 from neuro.neurons import (
     ALIF,
@@ -58,8 +61,6 @@ from neuro.neurons import (
     PLIFCell,
 )
 from neuro.training import TrainConfig, fit, load_checkpoint, save_checkpoint
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ALIF",
@@ -111,7 +112,9 @@ __all__ = [
     "collate_time_major",
     "count_ops",
     "fit",
+    "from_nir",
     "load_checkpoint",
     "save_checkpoint",
     "simulate",
+    "to_nir",
 ]
