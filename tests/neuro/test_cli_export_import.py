@@ -15,8 +15,8 @@ from neuro.interop.nir import read
 from neuro.models import build_model
 from neuro.training import save_checkpoint
 
-EXPERIMENT = {"name": "tiny", "data": {"name": "nmnist"}, "model": {"name": "conv_snn", "channels": [4, 6],
-                                                                    "kernel_size": 3}}
+EXPERIMENT = {"name": "tiny", "data": {"name": "nmnist", "n_time_bins": 8},
+              "model": {"name": "conv_snn", "channels": [4, 6], "kernel_size": 3}}
 
 
 def _checkpoint(tmp_path):
@@ -46,8 +46,8 @@ def test_export_verifies_then_writes_and_import_summarises(tmp_path, capsys) -> 
 def test_export_from_an_experiment_toml(tmp_path, capsys) -> None:
     _checkpoint(tmp_path)
     toml = tmp_path / "tiny.toml"
-    toml.write_text('name = "tiny"\n[data]\nname = "nmnist"\n[model]\nname = "conv_snn"\nchannels = [4, 6]\n'
-                    'kernel_size = 3\n')
+    toml.write_text('name = "tiny"\n[data]\nname = "nmnist"\nn_time_bins = 8\n'
+                    '[model]\nname = "conv_snn"\nchannels = [4, 6]\nkernel_size = 3\n')
     out = tmp_path / "m.nir"
     assert main(["export", str(toml), "-o", str(out), "--runs", str(tmp_path / "runs"), "--steps", "10"]) == 0
     assert out.is_file()
