@@ -41,14 +41,11 @@ from typing import Literal
 
 import numpy as np
 
+from neuro.data.events import EVENT_DTYPE
 from neuro.errors import ConfigError, DataFormatError
 
-__all__ = ["EVENT_DTYPE", "CochleaConfig", "audio_to_events", "centre_frequencies", "envelopes", "level_crossings",
+__all__ = ["CochleaConfig", "audio_to_events", "centre_frequencies", "envelopes", "level_crossings",
            "read_wav", "sensor_size", "wav_to_events"]
-
-#: tonic's event record (the same layout as ``neuro.data.events.EVENT_DTYPE``).
-EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i1")])
-
 
 @dataclass(frozen=True)
 class CochleaConfig:

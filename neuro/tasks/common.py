@@ -51,7 +51,7 @@ class SplitData(NamedTuple):
 
 def materialize(dataset: Any) -> SplitData:
     """Read every ``(x (T, ...), label)`` of ``dataset`` into one :class:`SplitData` (zero-padded in time)."""
-    from neuro.training import collate_time_major
+    from neuro.data import collate_time_major
 
     n = len(dataset)
     if n == 0:

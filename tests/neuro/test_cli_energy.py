@@ -14,10 +14,10 @@ from neuro.models import build_model
 from neuro.training import save_checkpoint
 from tests.conftest import REPO
 
-EXPERIMENT = {"name": "tiny", "data": {"name": "nmnist"},
+EXPERIMENT = {"name": "tiny", "data": {"name": "nmnist", "n_time_bins": 6},
               "model": {"name": "conv_snn", "channels": [4], "kernel_size": 3, "batch_norm": False}}
-TOML = 'name = "tiny"\n[data]\nname = "nmnist"\n[model]\nname = "conv_snn"\nchannels = [4]\nkernel_size = 3\n' \
-       'batch_norm = false\n'
+TOML = ('name = "tiny"\n[data]\nname = "nmnist"\nn_time_bins = 6\n'
+        '[model]\nname = "conv_snn"\nchannels = [4]\nkernel_size = 3\nbatch_norm = false\n')
 
 
 def _checkpoint(tmp_path):

@@ -86,12 +86,12 @@ def extract_features(reservoir: nn.Module, data: Iterable[tuple[Tensor, Any]] | 
 
     Args:
         data: a dataset of ``(x, label)`` with ``x`` of shape ``(T, ...)`` (batched here with
-            :func:`neuro.training.collate_time_major`), or an iterable of ready batches ``(x (T, B, ...),
+            :func:`neuro.data.collate_time_major`), or an iterable of ready batches ``(x (T, B, ...),
             y (B,))``.
         feature, n_bins: see :data:`FEATURES`.
         batch_size: samples per reservoir call (datasets only).
     """
-    from neuro.training import collate_time_major
+    from neuro.data import collate_time_major
 
     fn = FEATURES.get(feature)
     if fn is None:
