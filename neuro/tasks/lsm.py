@@ -70,7 +70,11 @@ class LSMTaskConfig:
     sizes: tuple[int, ...] = ()
     threads: int = 0
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # fail on a bad [data] table before any data is loaded
+        from neuro.data import dataset_config
+
+        dataset_config(self.data)
+        dataset_config({**self.data, **self.test_data})
         if self.seeds < 1 or any(n < 1 for n in self.sizes):
             raise ConfigError("seeds and sizes must be >= 1")
 

@@ -77,6 +77,12 @@ class EncoderConfig:
     reservoir: LSMConfig = field(default_factory=LSMConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
+    def __post_init__(self) -> None:  # fail on a bad [data] table before any data is loaded
+        from neuro.data import dataset_config
+
+        dataset_config(self.data)
+        dataset_config({**self.data, **self.test_data})
+
 
 @dataclass(frozen=True)
 class ZeroShotConfig:
