@@ -95,6 +95,7 @@ class ZeroShotConfig:
     unseen_classes: tuple[int, ...] = (8, 9)
     unseen_gallery: Literal["test", "train+test"] = "train+test"
     seeds: int = 5
+    track_epochs: bool = False
     threads: int = 0
 
     def __post_init__(self) -> None:
@@ -159,6 +160,46 @@ def _evaluate(head_a: torch.nn.Module, head_v: torch.nn.Module, qa: Tensor, qy: 
             "queries": int(qy.numel()), "gallery": int(gy.numel())}
 
 
+def _run_seed(cfg: ZeroShotConfig, vision: _Encoder, audio: _Encoder, seed: int, log: Any) -> dict[str, Any]:
+    """Features of both encoders, heads trained on seen classes, retrieval on seen and unseen classes."""
+    seen, unseen = cfg.seen_classes, cfg.unseen_classes
+    (vtr, vte), (atr, ate) = vision.features(seed), audio.features(seed)
+    a_seen = _has(atr.y, seen)
+    v_seen = _has(vtr.y, seen)
+    xa, ya = atr.x[a_seen], atr.y[a_seen]
+    torch.manual_seed(seed)
+    head_a = ProjectionHead(xa.shape[1], cfg.head.dim, cfg.head.hidden, Standardizer(xa, cfg.head.standardize))
+    head_v = ProjectionHead(vtr.x.shape[1], cfg.head.dim, cfg.head.hidden,
+                            Standardizer(vtr.x[v_seen], cfg.head.standardize))
+    qs, qu = _has(ate.y, seen), _has(ate.y, unseen)
+    gs = _has(vte.y, seen)
+    gu_x, gu_y = vte.x[_has(vte.y, unseen)], vte.y[_has(vte.y, unseen)]
+    if cfg.unseen_gallery == "train+test":
+        tr_u = _has(vtr.y, unseen)
+        gu_x, gu_y = torch.cat([gu_x, vtr.x[tr_u]]), torch.cat([gu_y, vtr.y[tr_u]])
+
+    def evaluate() -> dict[str, dict[str, float]]:
+        return {"seen": _evaluate(head_a, head_v, ate.x[qs], ate.y[qs], vte.x[gs], vte.y[gs]),
+                "unseen": _evaluate(head_a, head_v, ate.x[qu], ate.y[qu], gu_x, gu_y)}
+
+    curve: list[dict[str, float]] = []
+
+    def track(epoch: int, loss: float) -> None:  # monitoring only: nothing is selected on these numbers
+        m = evaluate()
+        curve.append({"epoch": epoch, "loss": loss, "seen": m["seen"]["instance"], "unseen": m["unseen"]["instance"]})
+
+    losses = fit_contrastive(head_a, head_v, xa, ya, _sampler(vtr.x[v_seen], vtr.y[v_seen]), cfg.head, seed,
+                             track if cfg.track_epochs else None)
+    run = {"seed": seed, "final_loss": losses[-1], "first_loss": losses[0],
+           "firing_rate": {"vision": vtr.firing_rate, "audio": atr.firing_rate}, **evaluate()}
+    if curve:
+        run["epochs"] = curve
+    log(f"seed {seed}: loss {losses[0]:.3f} -> {losses[-1]:.3f}; seen top-1 {run['seen']['instance']:.3f} "
+        f"(prototype {run['seen']['prototype']:.3f}), unseen top-1 {run['unseen']['instance']:.3f} "
+        f"(prototype {run['unseen']['prototype']:.3f})")
+    return run
+
+
 def run_zero_shot(exp: Experiment, run_dir: Path, resume: bool) -> dict[str, Any]:
     cfg: ZeroShotConfig = exp.settings
     if cfg.threads > 0:
@@ -171,34 +212,7 @@ def run_zero_shot(exp: Experiment, run_dir: Path, resume: bool) -> dict[str, Any
     seed_everything(exp.seed)
     vision = _Encoder("vision", cfg.vision, cfg, exp.seed, log)
     audio = _Encoder("audio", cfg.audio, cfg, exp.seed, log)
-    seen, unseen = cfg.seen_classes, cfg.unseen_classes
-    runs = []
-    for i in range(cfg.seeds):
-        seed = exp.seed + i
-        (vtr, vte), (atr, ate) = vision.features(seed), audio.features(seed)
-        a_seen = _has(atr.y, seen)
-        v_seen = _has(vtr.y, seen)
-        xa, ya = atr.x[a_seen], atr.y[a_seen]
-        torch.manual_seed(seed)
-        head_a = ProjectionHead(xa.shape[1], cfg.head.dim, cfg.head.hidden,
-                                Standardizer(xa, cfg.head.standardize))
-        head_v = ProjectionHead(vtr.x.shape[1], cfg.head.dim, cfg.head.hidden,
-                                Standardizer(vtr.x[v_seen], cfg.head.standardize))
-        losses = fit_contrastive(head_a, head_v, xa, ya, _sampler(vtr.x[v_seen], vtr.y[v_seen]), cfg.head, seed)
-        qs, qu = _has(ate.y, seen), _has(ate.y, unseen)
-        gs = _has(vte.y, seen)
-        gu_x, gu_y = vte.x[_has(vte.y, unseen)], vte.y[_has(vte.y, unseen)]
-        if cfg.unseen_gallery == "train+test":
-            tr_u = _has(vtr.y, unseen)
-            gu_x, gu_y = torch.cat([gu_x, vtr.x[tr_u]]), torch.cat([gu_y, vtr.y[tr_u]])
-        run = {"seed": seed, "final_loss": losses[-1], "first_loss": losses[0],
-               "firing_rate": {"vision": vtr.firing_rate, "audio": atr.firing_rate},
-               "seen": _evaluate(head_a, head_v, ate.x[qs], ate.y[qs], vte.x[gs], vte.y[gs]),
-               "unseen": _evaluate(head_a, head_v, ate.x[qu], ate.y[qu], gu_x, gu_y)}
-        runs.append(run)
-        log(f"seed {seed}: loss {losses[0]:.3f} -> {losses[-1]:.3f}; seen top-1 {run['seen']['instance']:.3f} "
-            f"(prototype {run['seen']['prototype']:.3f}), unseen top-1 {run['unseen']['instance']:.3f} "
-            f"(prototype {run['unseen']['prototype']:.3f})")
+    runs = [_run_seed(cfg, vision, audio, exp.seed + i, log) for i in range(cfg.seeds)]
 
     def stat(split: str, key: str) -> dict[str, float]:
         v = np.array([r[split][key] for r in runs])
@@ -214,6 +228,9 @@ def run_zero_shot(exp: Experiment, run_dir: Path, resume: bool) -> dict[str, Any
                           "seen_prototype": runs[0]["seen"]["chance_prototype"],
                           "unseen_prototype": runs[0]["unseen"]["chance_prototype"]},
                "summary": summary, "runs": runs, "seconds": time.perf_counter() - t0}
+    if cfg.track_epochs:  # what choosing the epoch on the test classes would report: NOT a valid estimate
+        best = [max(e["unseen"] for e in r["epochs"]) for r in runs]
+        metrics["test_selected_epoch_unseen_max"] = {"mean": float(np.mean(best)), "per_seed": best}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for s in ("seen", "unseen"):
         log(f"{s} classes: audio->image top-1 {summary[f'{s}_instance']['mean']:.3f} ± "

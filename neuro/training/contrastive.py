@@ -106,10 +106,12 @@ class ContrastiveConfig:
 
 
 def fit_contrastive(head_a: nn.Module, head_b: nn.Module, xa: Tensor, ya: Tensor, sample_b: Callable[[Tensor,
-                    torch.Generator], Tensor], cfg: ContrastiveConfig, seed: int = 0) -> list[float]:
+                    torch.Generator], Tensor], cfg: ContrastiveConfig, seed: int = 0,
+                    on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
     """Train ``head_a`` and ``head_b`` with InfoNCE: every epoch, each row of ``xa`` (labels ``ya``) is paired
     with ``sample_b(labels, generator)`` (features of the other modality drawn for those labels).
 
+    ``on_epoch(epoch, mean_loss)`` is called after every epoch with the heads in eval mode (for monitoring).
     Returns the mean loss of every epoch; the heads are left in eval mode.
     """
     g = torch.Generator().manual_seed(int(seed))
@@ -133,6 +135,12 @@ def fit_contrastive(head_a: nn.Module, head_b: nn.Module, xa: Tensor, ya: Tensor
             opt.step()
             total, batches = total + loss.item(), batches + 1
         history.append(total / max(batches, 1))
+        if on_epoch is not None:
+            head_a.eval()
+            head_b.eval()
+            on_epoch(len(history) - 1, history[-1])
+            head_a.train()
+            head_b.train()
     head_a.eval()
     head_b.eval()
     return history

@@ -214,3 +214,12 @@ def test_errors_and_model_registry() -> None:
     out = simulate(net, torch.ones(6, 2, 2, 4)).output
     assert out.shape == (6, 2, 3)
     assert sum(p.numel() for p in net.parameters()) == 12 * 3 + 3
+
+
+def test_kernel_selection() -> None:
+    x, w = torch.zeros(2, 1, 3), torch.zeros(3, 4)
+    with backends.use("reference"):
+        assert kernels.select(x, w)[0] == "torch"
+    expected = "numba" if kernels.numba_available() is None else "torch"
+    assert kernels.select(x, w)[0] == expected
+    assert kernels.select(x, w.to(torch.float16))[0] == "torch"  # the kernel takes float32/float64 only
