@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "neuro.cli.data",
     "neuro.cli.export",
     "neuro.cli.import_",
+    "neuro.cli.audio",
 )
 
 

@@ -102,15 +102,6 @@ class EventLinear(nn.Module):
         self.register_buffer("weight", weight.contiguous())
         self.register_buffer("mask", None if mask is None or self.exact_reads else mask.clone())
 
-    @classmethod
-    def from_weight(cls, weight: Tensor, source: WeightSource | None = None, **kwargs: Any) -> EventLinear:
-        """An :class:`EventLinear` holding a given ``(in, out)`` weight (exact reads unless ``source`` says)."""
-        from neuro.core.weight_source import GaussianWeights
-
-        module = cls(weight.shape[0], weight.shape[1], source or GaussianWeights(1.0), **kwargs)
-        module.weight = weight.detach().clone().contiguous()
-        return module
-
     def extra_repr(self) -> str:
         gain = f", gain={self.gain:g}" if self.gain != 1.0 else ""
         return f"in_features={self.in_features}, out_features={self.out_features}, source={self.source!r}{gain}"
