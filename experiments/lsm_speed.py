@@ -4,10 +4,13 @@ Workload (the performance issue's W4 by default): 2312 binary inputs at 2% densi
 all-to-all input weights and 10% random recurrent connectivity, T = 300 steps, batch 64, decay 0.9, hard reset
 to 0. Every implementation runs without autograd on the same input and (where the library allows setting
 them) the same weights; the table gives the best of ``--repeats`` wall-clock times and the mean firing rate.
+``--peer-grad`` adds the peers as they are usually run, with autograd on (they then also record a graph).
 
 Peers: snnTorch ``Linear`` + ``RLeaky`` (all-to-all recurrent linear), SpikingJelly ``LinearRecurrentContainer``
 around a ``LIFNode`` (tau = 10 steps, ``decay_input=False``: the same update as ours), Norse ``LIFRecurrent``
-(its current-based LIF), and "dense torch": neuro's reservoir forced onto dense products.
+(its current-based LIF); and neuro's own torch specification (``backends.use("reference")``), with
+event-driven and with dense products. The first row is neuro's default (the fused numba kernel when numba is
+installed).
 
     python experiments/lsm_speed.py                # W4, 1 thread
     python experiments/lsm_speed.py --threads 2 --repeats 5 --json runs/lsm_speed.json
@@ -23,12 +26,13 @@ from collections.abc import Callable
 
 import torch
 
+from neuro import backends
 from neuro.core.weight_source import GaussianWeights
-from neuro.models.lsm import Connectivity, Reservoir
+from neuro.models.lsm import Connectivity, Reservoir, kernels
 
 
-def _time(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, float]:
-    with torch.no_grad():
+def _time(fn: Callable[[], torch.Tensor], repeats: int, grad: bool = False) -> tuple[float, float]:
+    with torch.set_grad_enabled(grad):
         spikes = fn()
         best = float("inf")
         for _ in range(repeats):
@@ -93,15 +97,22 @@ def main() -> None:
     ap.add_argument("--inputs", type=int, default=2312)
     ap.add_argument("--neurons", type=int, default=1000)
     ap.add_argument("--density", type=float, default=0.02)
-    ap.add_argument("--recurrent-p", type=float, default=0.1)
+    ap.add_argument("--recurrent-p", type=float, default=0.1, help="recurrent connection probability (1 = dense)")
     ap.add_argument("--scale", type=float, default=0.1, help="weight std (sets the firing rate)")
     ap.add_argument("--threshold", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--peers", default="snntorch,spikingjelly,norse,dense")
+    ap.add_argument("--peers", default="reference,snntorch,spikingjelly,norse")
+    ap.add_argument("--peer-grad", action="store_true", help="also time the peers with autograd enabled")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    try:  # the fused kernel's threads (numba is optional)
+        import numba
+
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
     warnings.filterwarnings("ignore")
     beta = 0.9
     g = torch.Generator().manual_seed(0)
@@ -109,25 +120,31 @@ def main() -> None:
     res = Reservoir(args.inputs, args.neurons, decay=beta, v_threshold=args.threshold,
                     weights=GaussianWeights(args.scale), connectivity=Connectivity("random", p=args.recurrent_p),
                     seed=0)
-    rows = {"neuro (event-driven)": _time(lambda: res(x)[0], args.repeats)}
+    name, _ = kernels.select(x, res.input.weight)
+    rows = {f"neuro ({name} kernel)": _time(lambda: res(x)[0], args.repeats)}
     builders = {"snntorch": _snntorch, "spikingjelly": _spikingjelly, "norse": _norse}
     for peer in filter(None, args.peers.split(",")):
-        if peer == "dense":
-            dense = Reservoir(args.inputs, args.neurons, decay=beta, v_threshold=args.threshold,
-                              weights=GaussianWeights(args.scale),
-                              connectivity=Connectivity("random", p=args.recurrent_p), seed=0, dense_above=0.0)
-            rows["neuro, dense products"] = _time(lambda d=dense: d(x)[0], args.repeats)
+        if peer == "reference":  # the torch specification: event-driven products, and dense ones
+            with backends.use("reference"):
+                rows["neuro (torch reference)"] = _time(lambda: res(x)[0], args.repeats)
+                dense = Reservoir(args.inputs, args.neurons, decay=beta, v_threshold=args.threshold,
+                                  weights=GaussianWeights(args.scale),
+                                  connectivity=Connectivity("random", p=args.recurrent_p), seed=0, dense_above=0.0)
+                rows["neuro (torch, dense products)"] = _time(lambda d=dense: d(x)[0], args.repeats)
             continue
         try:
             rows[peer] = _time(builders[peer](x, res, beta, args.threshold), args.repeats)
+            if args.peer_grad:  # as the peers are usually run: autograd on (their weights require grad)
+                rows[f"{peer} (autograd on)"] = _time(builders[peer](x, res, beta, args.threshold), args.repeats,
+                                                      grad=True)
         except ImportError as exc:
             print(f"{peer}: not installed ({exc})")
-    ours = rows["neuro (event-driven)"][0]
+    ours = rows[f"neuro ({name} kernel)"][0]
     print(f"T={args.steps} B={args.batch} inputs={args.inputs} (density {args.density}) -> {args.neurons} LIF, "
           f"{args.recurrent_p:.0%} recurrent; {args.threads} thread(s), best of {args.repeats}")
-    print(f"{'implementation':<26}{'seconds':>10}{'x slower':>10}{'firing rate':>13}")
+    print(f"{'implementation':<32}{'seconds':>10}{'x slower':>10}{'firing rate':>13}")
     for name, (sec, rate) in rows.items():
-        print(f"{name:<26}{sec:>10.3f}{sec / ours:>10.1f}{rate:>13.4f}")
+        print(f"{name:<32}{sec:>10.3f}{sec / ours:>10.1f}{rate:>13.4f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "results": {k: {"seconds": s, "firing_rate": r}

@@ -84,17 +84,25 @@ try:  # optional accelerator: neuro imports and runs without numba
                 if s0[b, i] != 0:
                     active[n_act] = i
                     n_act += 1
+            events = np.empty(n_in, dtype=np.int64)
             for t in range(steps):
+                xr = x[t, b]
+                n_ev = 0
+                for j in range(n_in):  # the row's events first: a tight scan, then one fan-out row per event
+                    if xr[j] != 0:
+                        events[n_ev] = j
+                        n_ev += 1
                 cur[:] = 0
-                for j in range(n_in):
-                    xv = x[t, b, j]
-                    if xv != 0:
-                        if xv == 1:
-                            for i in range(n):
-                                cur[i] += w_in[j, i]
-                        else:
-                            for i in range(n):
-                                cur[i] += xv * w_in[j, i]
+                for e in range(n_ev):
+                    j = events[e]
+                    xv = xr[j]
+                    wr = w_in[j]
+                    if xv == 1:
+                        for i in range(n):
+                            cur[i] += wr[i]
+                    else:
+                        for i in range(n):
+                            cur[i] += xv * wr[i]
                 if has_rec and n_act > 0:
                     rec[:] = 0
                     if sparse_rec:
