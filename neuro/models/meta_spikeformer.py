@@ -44,6 +44,7 @@ from neuro.layers.neuron_setting import NeuronSetting
 from neuro.layers.reparam import ConvBN
 from neuro.layers.spike_attention import check_image
 from neuro.layers.spike_blocks import MetaConvBlock, MetaTransformerBlock
+from neuro.models.pretrained import load_pretrained
 
 __all__ = ["VARIANTS", "Downsample", "MetaSpikeFormer", "MetaSpikeFormerConfig", "MetaVariant",
            "build_meta_spikeformer", "build_variant"]
@@ -54,7 +55,9 @@ class MetaSpikeFormerConfig:
     """Architecture of a :class:`MetaSpikeFormer` (TOML ``[model]``, ``name = "meta_spikeformer"``).
 
     ``variant`` names an entry of :data:`VARIANTS`; it cannot be combined with other architecture
-    keys (``distillation``, ``head_on_spikes`` and ``neuron`` may still be set).
+    keys (``distillation``, ``head_on_spikes``, ``neuron`` and ``pretrained`` may still be set).
+    ``pretrained`` is a run directory or checkpoint whose weights the model starts from
+    (:func:`~neuro.models.pretrained.load_pretrained`; a missing ``head_kd`` keeps its fresh init).
     """
 
     embed_dims: tuple[int, int, int, int] = (128, 256, 512, 640)
@@ -65,6 +68,7 @@ class MetaSpikeFormerConfig:
     head_on_spikes: bool = True
     neuron: NeuronSetting = field(default_factory=NeuronSetting)
     variant: str = ""
+    pretrained: str = ""
 
     def __post_init__(self) -> None:
         if len(self.embed_dims) != 4 or any(c < 2 for c in self.embed_dims) or self.embed_dims[0] % 2:
@@ -195,13 +199,14 @@ def build_meta_spikeformer(cfg: MetaSpikeFormerConfig, input_shape: tuple[int, .
         if cfg.variant not in VARIANTS:
             raise unknown_name("meta_spikeformer variant", cfg.variant, VARIANTS)
         default = MetaSpikeFormerConfig()
-        free = ("variant", "neuron", "distillation", "head_on_spikes")
+        free = ("variant", "neuron", "distillation", "head_on_spikes", "pretrained")
         clash = [f.name for f in fields(cfg) if f.name not in free and getattr(cfg, f.name) != getattr(default, f.name)]
         if clash:
             raise ConfigError(f"model.variant = {cfg.variant!r} fixes the architecture; remove model."
                               f"{', model.'.join(clash)} or drop the variant")
         cfg = replace(VARIANTS[cfg.variant].config, **{k: getattr(cfg, k) for k in free[1:]})
-    return MetaSpikeFormer(cfg, in_channels=input_shape[0], num_classes=num_classes)
+    model = MetaSpikeFormer(cfg, in_channels=input_shape[0], num_classes=num_classes)
+    return load_pretrained(model, cfg.pretrained) if cfg.pretrained else model
 
 
 def build_variant(name: str, num_classes: int | None = None, in_channels: int | None = None,

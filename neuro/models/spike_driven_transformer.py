@@ -34,6 +34,7 @@ from neuro.layers.neuron_setting import NeuronSetting
 from neuro.layers.reparam import ConvBN
 from neuro.layers.spike_attention import check_image
 from neuro.layers.spike_blocks import SDTBlock
+from neuro.models.pretrained import load_pretrained
 
 __all__ = ["VARIANTS", "SDTConfig", "SDTVariant", "SpikeDrivenTransformer", "SpikingPatchSplitting",
            "build_sdt", "build_variant"]
@@ -44,6 +45,8 @@ class SDTConfig:
     """Architecture of a :class:`SpikeDrivenTransformer` (TOML table ``[model]``, ``name = "sdt"``).
 
     ``variant`` names an entry of :data:`VARIANTS`; it cannot be combined with other architecture keys.
+    ``pretrained`` is a run directory or checkpoint whose weights the model starts from
+    (:func:`~neuro.models.pretrained.load_pretrained`), e.g. the T = 1 stage of a T = 1 → T = 4 recipe.
     """
 
     embed_dim: int = 512
@@ -54,6 +57,7 @@ class SDTConfig:
     dvs: bool = False
     neuron: NeuronSetting = field(default_factory=NeuronSetting)
     variant: str = ""
+    pretrained: str = ""
 
     def __post_init__(self) -> None:
         if len(self.pooling) != 4 or set(self.pooling) - {"0", "1"}:
@@ -189,19 +193,20 @@ def build_sdt(cfg: SDTConfig, input_shape: tuple[int, ...], num_classes: int) ->
     if input_shape[1] < stride or input_shape[2] < stride:
         raise ConfigError(f"sdt: input {tuple(input_shape)} is smaller than the stem's stride {stride} "
                           f"(pooling {cfg.pooling!r})")
-    return SpikeDrivenTransformer(cfg, in_channels=input_shape[0], num_classes=num_classes)
+    model = SpikeDrivenTransformer(cfg, in_channels=input_shape[0], num_classes=num_classes)
+    return load_pretrained(model, cfg.pretrained) if cfg.pretrained else model
 
 
 def _variant_config(cfg: SDTConfig) -> SDTConfig:
     if cfg.variant not in VARIANTS:
         raise unknown_name("sdt variant", cfg.variant, VARIANTS)
     default = SDTConfig()
-    clash = [f.name for f in fields(cfg) if f.name not in ("variant", "neuron")
+    clash = [f.name for f in fields(cfg) if f.name not in ("variant", "neuron", "pretrained")
              and getattr(cfg, f.name) != getattr(default, f.name)]
     if clash:
         raise ConfigError(f"model.variant = {cfg.variant!r} fixes the architecture; remove model."
                           f"{', model.'.join(clash)} or drop the variant")
-    return replace(VARIANTS[cfg.variant].config, neuron=cfg.neuron)
+    return replace(VARIANTS[cfg.variant].config, neuron=cfg.neuron, pretrained=cfg.pretrained)
 
 
 def build_variant(name: str, num_classes: int | None = None, in_channels: int | None = None
