@@ -189,3 +189,20 @@ def test_every_variant_runs_at_224(name):
             out = model(torch.rand(steps, 1, 3, 224, 224))
         assert out.shape == (steps, 1, 1000) and torch.isfinite(out).all()
         print(f"{name} T={steps} 224x224: {time.perf_counter() - start:.2f} s")
+
+
+def test_pretrained_weights_start_the_fine_tune(tmp_path):
+    from neuro.errors import CheckpointError
+    from neuro.training import save_checkpoint
+
+    table = {"name": "meta_spikeformer", "embed_dims": [8, 16, 16, 24], "depths": [1, 1, 1, 1, 1], "num_heads": 4}
+    first = build_model(table, (2, 16, 16), 10)  # e.g. the T = 1 stage
+    save_checkpoint(tmp_path / "checkpoint.safetensors", first)
+    second = build_model({**table, "pretrained": str(tmp_path), "distillation": True}, (2, 16, 16), 10)
+    for name, p in first.state_dict().items():
+        assert torch.equal(p, second.state_dict()[name]), name
+    assert second.head_kd is not None  # absent from the checkpoint: keeps its fresh initialisation
+    with pytest.raises(CheckpointError, match="does not match"):
+        build_model({**table, "embed_dims": [8, 16, 16, 32], "pretrained": str(tmp_path)}, (2, 16, 16), 10)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        build_model({**table, "pretrained": str(tmp_path / "nope")}, (2, 16, 16), 10)
