@@ -18,10 +18,11 @@ head   mean over tokens → LIF → Linear(C3, classes), per step
 The official ``depths`` are ``(1, 1, 2, 6, 2)``. ``distillation`` adds a second head
 ``head_kd`` on the same spikes (DeiT-style hard distillation); in eval mode the two are averaged.
 
-``head_on_spikes`` (default): the head reads the LIF's spikes, as the paper's figure and the authors
-(issue ``BICLab/Spike-Driven-Transformer-V2#11``) state. The released code instead feeds the
-real-valued token mean to ``head`` (its ``x_lif`` reaches only ``head_kd``); set
-``head_on_spikes = false`` to reproduce that exactly. Parameter counts are the same either way.
+``head_on_spikes``: the paper's figure and the authors (issue ``BICLab/Spike-Driven-Transformer-V2#11``)
+put a spiking neuron before the classifier, but the released code, which produced the published
+accuracies, feeds the real-valued token mean to ``head`` (its ``x_lif`` reaches only ``head_kd``).
+The default (``false``) reproduces the released code; ``true`` gives the head spikes (then every
+dense layer after the stem is spike-driven). Parameter counts are the same either way.
 
 Example:
     >>> import torch
@@ -65,7 +66,7 @@ class MetaSpikeFormerConfig:
     num_heads: int = 8
     mlp_ratio: int = 4
     distillation: bool = False
-    head_on_spikes: bool = True
+    head_on_spikes: bool = False
     neuron: NeuronSetting = field(default_factory=NeuronSetting)
     variant: str = ""
     pretrained: str = ""

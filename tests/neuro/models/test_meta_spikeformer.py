@@ -51,7 +51,7 @@ def v2_parameter_count(dims: tuple[int, int, int, int], in_channels: int = 3, cl
 
 
 EXACT = {"meta-15m": 15_112_208, "meta-31m": 31_333_864, "meta-55m": 55_350_248, "meta-8-768": 123_741_160}
-TINY = MetaSpikeFormerConfig(embed_dims=(8, 16, 16, 24), depths=(1, 1, 1, 1, 1), num_heads=4)
+TINY = MetaSpikeFormerConfig(embed_dims=(8, 16, 16, 24), depths=(1, 1, 1, 1, 1), num_heads=4, head_on_spikes=True)
 
 
 def _count(model: nn.Module, skip: str = "head_kd") -> int:
@@ -119,8 +119,9 @@ def test_spikes_binary_and_dense_layers_see_spikes():
     assert len(qkv) == 2 and all(is_binary(inp) for _, inp in qkv)
 
 
-def test_released_head_reads_the_real_valued_mean():
-    cfg = MetaSpikeFormerConfig(embed_dims=(8, 16, 16, 24), depths=(1, 1, 1, 1, 1), num_heads=4, head_on_spikes=False)
+def test_released_head_reads_the_real_valued_mean_by_default():
+    cfg = MetaSpikeFormerConfig(embed_dims=(8, 16, 16, 24), depths=(1, 1, 1, 1, 1), num_heads=4)
+    assert cfg.head_on_spikes is False
     model = MetaSpikeFormer(cfg, in_channels=2, num_classes=10)
     ((_, head_input),) = inputs_of(model, (nn.Linear,), torch.rand(2, 1, 2, 16, 16))
     assert not is_binary(head_input)
