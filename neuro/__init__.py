@@ -10,6 +10,7 @@ Tensors are time-major, ``(T, B, ...)``, everywhere. The flat public API:
 """
 
 from neuro import backends
+from neuro.analysis import OpCounts, count_ops
 from neuro.core import (
     SURROGATES,
     ATan,
@@ -27,6 +28,7 @@ from neuro.core import (
     Triangle,
     simulate,
 )
+from neuro.core.weight_source import GaussianWeights, WeightSource
 from neuro.errors import (
     BackendError,
     CheckpointError,
@@ -54,14 +56,58 @@ from neuro.neurons import (
     LIFCell,
     PLIFCell,
 )
+from neuro.training import TrainConfig, fit, load_checkpoint, save_checkpoint
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALIF", "IF", "LI", "LIF", "NEURONS", "PLIF", "SURROGATES",
-    "ALIFCell", "ATan", "BackendError", "CheckpointError", "ConfigError", "CubaLIF", "CubaLIFCell",
-    "DataFormatError", "DirectEncoder", "Erf", "FastSigmoid", "HardReset", "IFCell", "Izhikevich",
-    "IzhikevichCell", "LICell", "LIFCell", "LatencyEncoder", "NeuroError", "NoReset", "PLIFCell",
-    "PoissonEncoder", "Rectangular", "Sequential", "ShapeError", "Sigmoid", "SubtractReset", "Surrogate",
-    "TimeDistributed", "Trace", "Triangle", "UnknownNameError", "backends", "simulate",
+    "ALIF",
+    "IF",
+    "LI",
+    "LIF",
+    "NEURONS",
+    "PLIF",
+    "SURROGATES",
+    "ALIFCell",
+    "ATan",
+    "BackendError",
+    "CheckpointError",
+    "ConfigError",
+    "CubaLIF",
+    "CubaLIFCell",
+    "DataFormatError",
+    "DirectEncoder",
+    "Erf",
+    "FastSigmoid",
+    "GaussianWeights",
+    "HardReset",
+    "IFCell",
+    "Izhikevich",
+    "IzhikevichCell",
+    "LICell",
+    "LIFCell",
+    "LatencyEncoder",
+    "NeuroError",
+    "NoReset",
+    "OpCounts",
+    "PLIFCell",
+    "PoissonEncoder",
+    "Rectangular",
+    "Sequential",
+    "ShapeError",
+    "Sigmoid",
+    "SubtractReset",
+    "Surrogate",
+    "TimeDistributed",
+    "Trace",
+    "TrainConfig",
+    "Triangle",
+    "UnknownNameError",
+    "WeightSource",
+    "backends",
+    "count_ops",
+    "fit",
+    "load_checkpoint",
+    "save_checkpoint",
+    "simulate",
 ]
