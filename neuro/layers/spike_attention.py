@@ -16,6 +16,10 @@ shape ``(T, B, heads, N, d)`` (N tokens, d channels per head), so op counters ca
   :math:`s = 0.125`, evaluated right to left so the cost is linear in N; with binary K and V,
   :math:`K^\top V` holds integer coincidence counts.
 
+Both count themselves for :func:`neuro.analysis.count_ops` (their ``count_ops`` method hands the binary
+``q, k, v`` to :func:`~neuro.analysis.sdsa_v1_ops` / :func:`~neuro.analysis.sdsa_v2_ops`), so energy
+estimates count attention as accumulates on spikes, as the papers do.
+
 Around them, :class:`SpikeDrivenSelfAttention` (V1) and :class:`SpikeDrivenSelfAttentionV2` (V2)
 build Q, K, V from the (membrane-potential) input with conv + BN + LIF and project the result back;
 both return the attention *branch*, which the blocks add to the residual stream.
@@ -29,11 +33,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neuro.analysis.attention import sdsa_v1_ops, sdsa_v2_ops
+from neuro.analysis.ops import CallOps, CountOptions
 from neuro.core.time_distributed import TimeDistributed
 from neuro.errors import ShapeError
 from neuro.layers.neuron_setting import NeuronSetting
@@ -108,6 +114,10 @@ class MaskAddAttention(nn.Module):
         out = q * kv  # mask: both binary  (T, B, heads, N, d)
         return out if self.erode is None else self.erode(out)
 
+    def count_ops(self, inputs: tuple[Any, ...], output: Any, options: CountOptions) -> CallOps:
+        """Mask-and-add counts of this call (the inner LIF is counted as a neuron on its own)."""
+        return sdsa_v1_ops(*inputs[:3], options)
+
 
 class LinearSpikeAttention(nn.Module):
     """SDSA-V2 operator: ``(q @ (kᵀ @ v)) * scale`` on binary ``(T, B, heads, N, d)`` inputs (no neuron)."""
@@ -121,6 +131,10 @@ class LinearSpikeAttention(nn.Module):
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         kv = k.transpose(-2, -1) @ v  # integer coincidence counts  (T, B, heads, d, d)
         return (q @ kv) * self.scale  # (T, B, heads, N, d)
+
+    def count_ops(self, inputs: tuple[Any, ...], output: Any, options: CountOptions) -> CallOps:
+        """``q @ (kᵀ v)`` counts of this call: accumulates triggered by the spikes of q, k and v."""
+        return sdsa_v2_ops(*inputs[:3], options)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale:g}"

@@ -147,3 +147,25 @@ def test_attention_rejects_bad_shapes():
         SpikeDrivenSelfAttention(dim=10, num_heads=4)
     with pytest.raises(ShapeError, match=r"\(T, B, C, H, W\)"):
         SpikeDrivenSelfAttentionV2(dim=8, num_heads=2)(torch.randn(2, 8, 4, 4))
+
+
+# -- op counting (neuro.analysis) ------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [SpikeDrivenSelfAttention, SpikeDrivenSelfAttentionV2])
+def test_attention_counts_itself_on_its_binary_qkv(cls):
+    from neuro.analysis import count_ops
+
+    attn = cls(dim=16, num_heads=4)
+    seen = {}
+    attn.attention.register_forward_hook(lambda m, args, out: seen.update(q=args[0], k=args[1], v=args[2]))
+    steps, batch, tokens, dim, d = 3, 2, 20, 16, 4
+    counts = count_ops(attn, torch.randn(steps, batch, dim, 4, 5) * 3)
+    layer = counts["attention"]
+    assert layer.kind == "attention" and layer.input_binary
+    q, k, v = seen["q"], seen["k"], seen["v"]
+    if cls is SpikeDrivenSelfAttention:  # mask + column sum: 2 N D per step (PAPERS §5.2)
+        assert layer.macs == 2 * steps * tokens * dim
+        assert layer.synops == (torch.count_nonzero(k) + torch.count_nonzero(k * v)).item() / batch
+    else:  # k^T v and q @ (.): 2 N D d per step
+        assert layer.macs == 2 * steps * tokens * dim * d
+        kv = ((k != 0).sum(-1) * (v != 0).sum(-1)).sum() + torch.count_nonzero(q) * d
+        assert layer.synops == kv.item() / batch

@@ -207,3 +207,18 @@ def test_pretrained_weights_start_the_fine_tune(tmp_path):
         build_model({**table, "embed_dims": [8, 16, 16, 32], "pretrained": str(tmp_path)}, (2, 16, 16), 10)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         build_model({**table, "pretrained": str(tmp_path / "nope")}, (2, 16, 16), 10)
+
+
+def test_counted_in_the_papers_form_after_reparameterisation():
+    from neuro.analysis import count_ops
+
+    model = _lively(MetaSpikeFormer(TINY, in_channels=2, num_classes=10)).eval()
+    folded = reparameterize(model, merge_separable=True)
+    counts = count_ops(folded, torch.rand(2, 3, 2, 32, 32) * 3)
+    synaptic = [layer for layer in counts if layer.kind in ("synapse", "attention")]
+    assert synaptic[0].name == "stages.0.0.conv" and not synaptic[0].input_binary  # the MAC layer
+    assert [layer.name for layer in synaptic[1:] if not layer.input_binary] == []  # all others on spikes
+    assert sum(layer.kind == "attention" for layer in synaptic) == 2
+    # the SepConv depthwise/pointwise pair is one dense 7×7 conv: FL = 49 · h · w · 2d · d per step
+    sep = counts["stages.0.1.sepconv.dwpw"]
+    assert sep.macs_per_step == 49 * 16 * 16 * 8 * 4
