@@ -41,7 +41,8 @@ NMNIST = REPO.parent / "shared" / "data" / "nmnist" / "slayer_NMNISTsmall"
 
 MODELS = {
     "sdt": {"name": "sdt", "embed_dim": 64, "depth": 1, "num_heads": 4, "pooling": "0011"},
-    "meta": {"name": "meta_spikeformer", "embed_dims": [16, 32, 64, 64], "depths": [1, 1, 1, 1, 1], "num_heads": 4},
+    "meta": {"name": "meta_spikeformer", "embed_dims": [16, 32, 64, 64], "depths": [1, 1, 1, 1, 1], "num_heads": 4,
+             "bn_eps": 1e-2},  # see MetaSpikeFormerConfig.bn_eps
 }
 
 
@@ -163,7 +164,7 @@ def main() -> None:
     model = build_model(MODELS[args.model], train.input_shape, train.num_classes)
     results["parameters"] = sum(p.numel() for p in model.parameters())
     print(f"{args.model} on {args.data}: {results['parameters']:,} parameters, input {train.input_shape}")
-    stages = [(1, args.epochs, "ce_mean", 1e-3 if args.optimizer == "adamw" else args.lr),
+    stages = [(1, args.epochs, "ce_mean", args.lr),
               (args.steps, args.finetune_epochs, "tet", args.lr / 5)]
     for steps, epochs, loss, lr in stages:
         if steps != train[0][0].shape[0]:

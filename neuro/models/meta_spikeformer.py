@@ -56,7 +56,11 @@ class MetaSpikeFormerConfig:
     """Architecture of a :class:`MetaSpikeFormer` (TOML ``[model]``, ``name = "meta_spikeformer"``).
 
     ``variant`` names an entry of :data:`VARIANTS`; it cannot be combined with other architecture
-    keys (``distillation``, ``head_on_spikes``, ``neuron`` and ``pretrained`` may still be set).
+    keys (``distillation``, ``head_on_spikes``, ``bn_eps``, ``neuron`` and ``pretrained`` may still be set).
+    ``bn_eps`` is every BatchNorm's epsilon (official: torch's 1e-5). Small models are hard to train at that
+    value: at initialisation the attention neurons of SDSA-V2 never fire, so the projection RepConv
+    normalises an all-zero tensor through three BNs in series and back-propagates gradients multiplied by
+    up to ``eps^-1.5``; a larger epsilon (1e-2) bounds that (see ``experiments/README.md``).
     ``pretrained`` is a run directory or checkpoint whose weights the model starts from
     (:func:`~neuro.models.pretrained.load_pretrained`; a missing ``head_kd`` keeps its fresh init).
     """
@@ -67,6 +71,7 @@ class MetaSpikeFormerConfig:
     mlp_ratio: int = 4
     distillation: bool = False
     head_on_spikes: bool = False
+    bn_eps: float = 1e-5
     neuron: NeuronSetting = field(default_factory=NeuronSetting)
     variant: str = ""
     pretrained: str = ""
@@ -82,6 +87,8 @@ class MetaSpikeFormerConfig:
             raise ConfigError(f"model.depths must be 5 non-negative block counts, got {self.depths}")
         if self.mlp_ratio < 1:
             raise ConfigError(f"model.mlp_ratio must be >= 1, got {self.mlp_ratio}")
+        if not self.bn_eps > 0:
+            raise ConfigError(f"model.bn_eps must be > 0, got {self.bn_eps}")
 
 
 class MetaVariant(NamedTuple):
@@ -161,6 +168,9 @@ class MetaSpikeFormer(nn.Module):
         self.head_lif = n.lif()
         self.head = nn.Linear(c3, num_classes)
         self.head_kd = nn.Linear(c3, num_classes) if config.distillation else None
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eps = config.bn_eps
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -200,7 +210,7 @@ def build_meta_spikeformer(cfg: MetaSpikeFormerConfig, input_shape: tuple[int, .
         if cfg.variant not in VARIANTS:
             raise unknown_name("meta_spikeformer variant", cfg.variant, VARIANTS)
         default = MetaSpikeFormerConfig()
-        free = ("variant", "neuron", "distillation", "head_on_spikes", "pretrained")
+        free = ("variant", "neuron", "distillation", "head_on_spikes", "pretrained", "bn_eps")
         clash = [f.name for f in fields(cfg) if f.name not in free and getattr(cfg, f.name) != getattr(default, f.name)]
         if clash:
             raise ConfigError(f"model.variant = {cfg.variant!r} fixes the architecture; remove model."

@@ -222,3 +222,17 @@ def test_counted_in_the_papers_form_after_reparameterisation():
     # the SepConv depthwise/pointwise pair is one dense 7×7 conv: FL = 49 · h · w · 2d · d per step
     sep = counts["stages.0.1.sepconv.dwpw"]
     assert sep.macs_per_step == 49 * 16 * 16 * 8 * 4
+
+
+def test_bn_eps_reaches_every_batchnorm_and_folding_still_matches():
+    cfg = MetaSpikeFormerConfig(embed_dims=(8, 16, 16, 24), depths=(1, 1, 1, 1, 1), num_heads=4, bn_eps=1e-2)
+    model = MetaSpikeFormer(cfg, in_channels=2, num_classes=10).double()
+    eps = {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert eps == {1e-2}
+    with torch.no_grad():
+        model(torch.rand(2, 4, 2, 16, 16, dtype=torch.float64) * 3)
+    x = torch.rand(2, 2, 2, 16, 16, dtype=torch.float64) * 3
+    with torch.no_grad():
+        torch.testing.assert_close(reparameterize(model)(x), model.eval()(x), rtol=0, atol=1e-9)
+    with pytest.raises(ConfigError, match="bn_eps"):
+        MetaSpikeFormerConfig(bn_eps=0.0)
