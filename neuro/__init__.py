@@ -9,6 +9,8 @@ Tensors are time-major, ``(T, B, ...)``, everywhere. The flat public API:
     torch.Size([25, 3, 5])
 """
 
+__version__ = "0.1.0"  # before the imports: submodules read it
+
 from neuro import backends
 from neuro.analysis import OpCounts, count_ops
 from neuro.core import (
@@ -29,6 +31,7 @@ from neuro.core import (
     simulate,
 )
 from neuro.core.weight_source import GaussianWeights, WeightSource
+from neuro.data import DATASETS, build_dataset, collate_time_major
 from neuro.errors import (
     BackendError,
     CheckpointError,
@@ -38,6 +41,7 @@ from neuro.errors import (
     ShapeError,
     UnknownNameError,
 )
+from neuro.interop.nir import from_nir, to_nir
 from neuro.layers import DirectEncoder, LatencyEncoder, PoissonEncoder
 from neuro.neurons import (
     ALIF,
@@ -58,10 +62,9 @@ from neuro.neurons import (
 )
 from neuro.training import TrainConfig, fit, load_checkpoint, save_checkpoint
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ALIF",
+    "DATASETS",
     "IF",
     "LI",
     "LIF",
@@ -105,9 +108,13 @@ __all__ = [
     "UnknownNameError",
     "WeightSource",
     "backends",
+    "build_dataset",
+    "collate_time_major",
     "count_ops",
     "fit",
+    "from_nir",
     "load_checkpoint",
     "save_checkpoint",
     "simulate",
+    "to_nir",
 ]

@@ -36,8 +36,9 @@ import torch
 from torch import nn
 
 from neuro.config import apply_overrides, from_mapping, load_toml, to_dict
+from neuro.data import build_dataset, dataset_config
 from neuro.errors import CheckpointError, ConfigError, unknown_name
-from neuro.models import build_model
+from neuro.models import build_model, model_config
 from neuro.training import CHECKPOINT_NAME, TrainConfig, fit, load_checkpoint, restore_model
 
 __all__ = ["TASKS", "ClassifyConfig", "Experiment", "TaskEntry", "build_from_checkpoint", "load_experiment",
@@ -52,6 +53,11 @@ class ClassifyConfig:
     model: dict[str, Any]
     train: TrainConfig = field(default_factory=TrainConfig)
     test_data: dict[str, Any] = field(default_factory=dict)  # overrides of [data] for the test split
+
+    def __post_init__(self) -> None:  # fail on a bad [data] or [model] table before any data is loaded
+        dataset_config(self.data)
+        dataset_config({**self.data, **self.test_data})
+        model_config(self.model)
 
 
 class TaskEntry(NamedTuple):
@@ -114,8 +120,6 @@ def _seed_everything(seed: int) -> None:
 
 
 def _run_classify(exp: Experiment, run_dir: Path, resume: bool) -> dict[str, Any]:
-    from neuro.data import build_dataset  # data sits below the runner; imported here to keep `neuro` light
-
     cfg: ClassifyConfig = exp.settings
     t0 = time.perf_counter()
     train_set = build_dataset(cfg.data, "train")

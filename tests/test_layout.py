@@ -31,3 +31,12 @@ def test_ruff_bans_importing_datasets(tmp_path) -> None:
 def test_package_list_is_explicit() -> None:
     text = (REPO / "pyproject.toml").read_text()
     assert 'include = ["neuro*", "hardware_models*"]' in text
+
+
+def test_readme_python_example_runs() -> None:
+    """The README's Python example must keep working."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("## Ten lines of Python")
+    code = text[start:].split("```python\n", 1)[1].split("```", 1)[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    exec(compile(code, "README.md", "exec"), {})

@@ -18,6 +18,9 @@ COMMANDS: tuple[str, ...] = (
     "neuro.cli.run",
     "neuro.cli.doctor",
     "neuro.cli.energy",
+    "neuro.cli.data",
+    "neuro.cli.export",
+    "neuro.cli.import_",
 )
 
 

@@ -90,7 +90,7 @@ def _inputs(args: argparse.Namespace, exp: Any, model: torch.nn.Module,
     if args.samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     if args.input == "data":
-        from neuro.training import collate_time_major
+        from neuro.data import collate_time_major
 
         test_set = _test_set(exp)
         n = min(args.samples, len(test_set))

@@ -35,8 +35,8 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 
-def build_model(table: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Build the model described by an experiment's ``[model]`` table."""
+def model_config(table: Mapping[str, Any]) -> tuple[ModelEntry, Any]:
+    """Validate an experiment's ``[model]`` table: its registry entry and config (errors name the key)."""
     table = dict(table)
     name = table.pop("name", None)
     if not isinstance(name, str):
@@ -44,7 +44,13 @@ def build_model(table: Mapping[str, Any], input_shape: tuple[int, ...], num_clas
     entry = MODELS.get(name)
     if entry is None:
         raise unknown_name("model", name, MODELS)
-    return entry.build(from_mapping(entry.config, table, "model"), tuple(input_shape), int(num_classes))
+    return entry, from_mapping(entry.config, table, "model")
 
 
-__all__ = ["MODELS", "ModelEntry", "build_model"]
+def build_model(table: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Build the model described by an experiment's ``[model]`` table."""
+    entry, config = model_config(table)
+    return entry.build(config, tuple(input_shape), int(num_classes))
+
+
+__all__ = ["MODELS", "ModelEntry", "build_model", "model_config"]

@@ -1,7 +1,7 @@
 """A small, deterministic and resumable training loop for time-major spiking networks.
 
 :func:`fit` trains ``model`` on a dataset yielding ``(x, label)`` with ``x`` of shape ``(T, ...)``
-(batched into ``(T, B, ...)`` by :func:`collate_time_major`), evaluating after every epoch and, when
+(batched into ``(T, B, ...)`` by :func:`neuro.data.collate_time_major`), evaluating after every epoch and, when
 given a run directory, writing a checkpoint after every epoch. Shuffling draws from a generator
 seeded by ``(seed, epoch)`` and the checkpoint holds the RNG state, so a run resumed from its last
 checkpoint continues exactly as an uninterrupted run would.
@@ -10,7 +10,7 @@ checkpoint continues exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from neuro.core.simulate import simulate
-from neuro.errors import ConfigError, ShapeError
+from neuro.data import collate_time_major
+from neuro.errors import ConfigError
 from neuro.training.checkpoint import (
     load_checkpoint,
     restore_model,
@@ -32,7 +33,7 @@ from neuro.training.checkpoint import (
 from neuro.training.losses import LOSSES, build_loss, predict
 from neuro.training.optim import OPTIMIZERS, build_optimizer, warmup_cosine
 
-__all__ = ["CHECKPOINT_NAME", "TrainConfig", "collate_time_major", "evaluate", "fit", "resolve_device"]
+__all__ = ["CHECKPOINT_NAME", "TrainConfig", "evaluate", "fit", "resolve_device"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -71,15 +72,6 @@ class TrainConfig:
             raise ConfigError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr!r}")
-
-
-def collate_time_major(batch: Sequence[tuple[Tensor, int]]) -> tuple[Tensor, Tensor]:
-    """Stack samples ``(T, ...)`` into ``(T, B, ...)`` and labels into ``(B,)``."""
-    xs, ys = zip(*batch, strict=True)
-    shapes = {tuple(x.shape) for x in xs}
-    if len(shapes) != 1:
-        raise ShapeError(f"collate_time_major: samples have different shapes {sorted(shapes)}")
-    return torch.stack(xs, dim=1), torch.as_tensor(ys, dtype=torch.long)
 
 
 def resolve_device(name: str) -> torch.device:
