@@ -18,6 +18,8 @@ from torch import nn
 from neuro.config import from_mapping
 from neuro.errors import ConfigError, unknown_name
 from neuro.models.conv_snn import ConvSNNConfig, build_conv_snn
+from neuro.models.meta_spikeformer import MetaSpikeFormerConfig, build_meta_spikeformer
+from neuro.models.spike_driven_transformer import SDTConfig, build_sdt
 
 
 class ModelEntry(NamedTuple):
@@ -28,6 +30,8 @@ class ModelEntry(NamedTuple):
 #: Registry of model builders. One line per model.
 MODELS: dict[str, ModelEntry] = {
     "conv_snn": ModelEntry(ConvSNNConfig, build_conv_snn),
+    "sdt": ModelEntry(SDTConfig, build_sdt),
+    "meta_spikeformer": ModelEntry(MetaSpikeFormerConfig, build_meta_spikeformer),
 }
 
 
