@@ -89,14 +89,15 @@ class EnergyReport:
     def table(self) -> str:
         """Plain-text table: one row per layer, one column per non-zero component."""
         comps = [c for c in self.component_totals() if c]
-        head = f"{'layer':<16}{'kind':<10}" + "".join(f"{c:>14}" for c in comps) + f"{'total':>14}"
+        w = max([5, *(len(x.name) for x in self.layers)]) + 1
+        head = f"{'layer':<{w}}{'kind':<10}" + "".join(f"{c:>14}" for c in comps) + f"{'total':>14}"
         rows = [f"chip {self.chip}, convention {self.convention!r} ({self.description}), precision "
                 f"{self.precision}, T = {self.time_steps}, energy per sample", head, "-" * len(head)]
         for x in self.layers:
             cells = "".join(f"{format_energy(x.energy.get(c, 0.0)):>14}" for c in comps)
-            rows.append(f"{x.name[:15]:<16}{x.kind:<10}{cells}{format_energy(x.total):>14}")
+            rows.append(f"{x.name:<{w}}{x.kind:<10}{cells}{format_energy(x.total):>14}")
         totals = self.component_totals()
-        rows.append(f"{'total':<26}" + "".join(f"{format_energy(totals[c]):>14}" for c in comps)
+        rows.append(f"{'total':<{w + 10}}" + "".join(f"{format_energy(totals[c]):>14}" for c in comps)
                     + f"{format_energy(self.total):>14}")
         for f in self.figures:
             rows.append(f"  figure: {f.label()}")

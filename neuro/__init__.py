@@ -43,6 +43,9 @@ from neuro.errors import (
 )
 from neuro.interop.nir import from_nir, to_nir
 from neuro.layers import DirectEncoder, LatencyEncoder, PoissonEncoder
+from neuro.layers.reparam import reparameterize
+from neuro.models.meta_spikeformer import MetaSpikeFormer
+from neuro.models.spike_driven_transformer import SpikeDrivenTransformer
 from neuro.neurons import (
     ALIF,
     IF,
@@ -90,6 +93,7 @@ __all__ = [
     "LICell",
     "LIFCell",
     "LatencyEncoder",
+    "MetaSpikeFormer",
     "NeuroError",
     "NoReset",
     "OpCounts",
@@ -99,6 +103,7 @@ __all__ = [
     "Sequential",
     "ShapeError",
     "Sigmoid",
+    "SpikeDrivenTransformer",
     "SubtractReset",
     "Surrogate",
     "TimeDistributed",
@@ -114,6 +119,7 @@ __all__ = [
     "fit",
     "from_nir",
     "load_checkpoint",
+    "reparameterize",
     "save_checkpoint",
     "simulate",
     "to_nir",

@@ -15,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: Real event recordings shipped beside the clone in CI (not part of a user's clone).
 SHARED_DATA = Path(os.environ.get("NEURO_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+# Tests use small tensors: one thread avoids oversubscription on the 2-core CI machine (and under load).
+torch.set_num_threads(1)
+
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 settings.load_profile("ci")
 

@@ -185,10 +185,11 @@ class OpCounts:
 
     def table(self) -> str:
         """A plain-text table, one row per layer (per-sample figures over all steps)."""
-        head = f"{'layer':<16}{'module':<14}{'kind':<10}{'MACs':>12}{'SynOps':>12}{'in rate':>9}{'spikes':>10}"
+        w = max([5, *(len(x.name) for x in self.layers)]) + 1
+        head = f"{'layer':<{w}}{'module':<14}{'kind':<10}{'MACs':>12}{'SynOps':>12}{'in rate':>9}{'spikes':>10}"
         rows = [head, "-" * len(head)]
         for x in self.layers:
-            rows.append(f"{x.name[:15]:<16}{x.module[:13]:<14}{x.kind:<10}{x.macs:>12.4g}{x.synops:>12.4g}"
+            rows.append(f"{x.name:<{w}}{x.module[:13]:<14}{x.kind:<10}{x.macs:>12.4g}{x.synops:>12.4g}"
                         f"{x.input_rate:>9.3f}{x.spikes:>10.4g}")
         rows.append(f"T = {self.time_steps}, per sample (batch of {self.batch_size})")
         return "\n".join(rows)

@@ -20,6 +20,9 @@ from typing import Any
 import torch
 
 from neuro.errors import ConfigError
+from neuro.layers.reparam import ConvBN, DepthwisePointwise, RepConv, reparameterize
+
+REPARAMETERISABLE = (ConvBN, RepConv, DepthwisePointwise)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override an experiment config value")
     p.add_argument("--seed", type=int, default=0, help="seed of --input bernoulli")
     p.add_argument("--out", default=None, help="output folder (default: energy/ beside the target)")
+    p.add_argument("--as-written", action="store_true",
+                   help="count re-parameterisable blocks (ConvBN, RepConv, separable pairs) as written instead of "
+                        "as the single merged convs the papers' convention counts")
     p.set_defaults(func=run)
 
 
@@ -123,7 +129,11 @@ def run(args: argparse.Namespace) -> int:
     model, exp, shape, weights = _load(args)
     x, source = _inputs(args, exp, model, shape)
     device = next(model.parameters()).device
-    counts = count_ops(model, x.to(device), options=CountOptions(weight_bits=args.weight_bits))
+    counted = model
+    if not args.as_written and any(isinstance(m, REPARAMETERISABLE) for m in model.modules()):
+        counted = reparameterize(model, merge_separable=True)  # BN folded, branches merged (PAPERS §5.2)
+        print("counting the re-parameterised model (merged convs, folded BN); --as-written to count it as built")
+    counts = count_ops(counted, x.to(device), options=CountOptions(weight_bits=args.weight_bits))
     t = counts.time_steps
     dt = _dt(model)
     duration = args.duration_s if args.duration_s is not None else (t * dt if dt else None)

@@ -19,6 +19,8 @@ from neuro.config import from_mapping
 from neuro.errors import ConfigError, unknown_name
 from neuro.models.conv_snn import ConvSNNConfig, build_conv_snn
 from neuro.models.lsm import LSMConfig, build_lsm
+from neuro.models.meta_spikeformer import MetaSpikeFormerConfig, build_meta_spikeformer
+from neuro.models.spike_driven_transformer import SDTConfig, build_sdt
 
 
 class ModelEntry(NamedTuple):
@@ -29,6 +31,8 @@ class ModelEntry(NamedTuple):
 #: Registry of model builders. One line per model.
 MODELS: dict[str, ModelEntry] = {
     "conv_snn": ModelEntry(ConvSNNConfig, build_conv_snn),
+    "sdt": ModelEntry(SDTConfig, build_sdt),
+    "meta_spikeformer": ModelEntry(MetaSpikeFormerConfig, build_meta_spikeformer),
     "lsm": ModelEntry(LSMConfig, build_lsm),
 }
 

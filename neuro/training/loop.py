@@ -152,7 +152,8 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None, cfg: Tra
         model.train()
         t0 = time.perf_counter()
         total, correct, loss_sum = 0, 0, 0.0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress, leave=False)
+        # disable=None: tqdm shows the bar on a terminal only, so logs stay readable
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if cfg.progress else True, leave=False)
         for x, y in bar:
             x, y = x.to(device), y.to(device)
             out = simulate(model, x).output

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from neuro.errors import unknown_name
+from neuro.training.lamb import lamb, lambc
 
 __all__ = ["OPTIMIZERS", "build_optimizer", "warmup_cosine"]
 
@@ -42,6 +43,8 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": _adam,
     "adamw": _adamw,
     "sgd": _sgd,
+    "lamb": lamb,
+    "lambc": lambc,
 }
 
 

@@ -68,3 +68,19 @@ def test_engine_never_imports_hardware_models() -> None:
             "from neuro.cli import build_parser; build_parser(); "
             "assert not [m for m in sys.modules if m.startswith('hardware_models')], 'engine imported hardware_models'")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_reparameterisable_models_are_counted_merged(tmp_path, capsys) -> None:
+    """PAPERS §5.2: RepConv branches and BN count as the single merged conv."""
+    exp = tmp_path / "meta.toml"
+    exp.write_text('name = "meta"\n[data]\nname = "nmnist"\nn_time_bins = 2\n'
+                   '[model]\nname = "meta_spikeformer"\nembed_dims = [8, 16, 32, 40]\n')
+    common = ["--input", "bernoulli", "--time-steps", "2", "--input-shape", "2,16,16", "--num-classes", "10",
+              "--samples", "1", "--convention", "sdt"]
+    assert main(["energy", str(exp), *common, "--out", str(tmp_path / "a")]) == 0
+    assert "counting the re-parameterised model" in capsys.readouterr().out
+    assert main(["energy", str(exp), *common, "--as-written", "--out", str(tmp_path / "b")]) == 0
+    merged = json.loads((tmp_path / "a" / "energy.json").read_text())["counts"]["layers"]
+    written = json.loads((tmp_path / "b" / "energy.json").read_text())["counts"]["layers"]
+    assert len(merged) < len(written)
+    assert not any("BatchNorm" in layer["module"] for layer in merged)
