@@ -61,19 +61,34 @@ event_lists = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.intege
 
 
 @settings(max_examples=300)
-@given(event_lists, st.sampled_from([*SLICINGS[:2], dict(n_event_bins=3), dict(time_window=37.0), dict(event_count=5),
+@given(event_lists, st.sampled_from([*SLICINGS[:2], dict(n_event_bins=3), dict(time_window=37.0), dict(time_window=5.0),
+                                     dict(event_count=5),
                                      dict(event_count=4, include_incomplete=True)]))
 def test_frames_equal_tonic_on_random_streams(rows, kw) -> None:
     from tonic.functional.to_frame import to_frame_numpy
 
     rows = sorted(rows, key=lambda r: r[3])
     ev = make_events(x=[r[0] for r in rows], y=[r[1] for r in rows], t=[r[3] for r in rows], p=[r[2] for r in rows])
-    kw = {k: (v / 10 if k == "time_window" else v) for k, v in kw.items()}
     ours = to_frames(ev, (5, 4, 2), **kw)
     theirs = to_frame_numpy(ev.astype([("x", int), ("y", int), ("t", int), ("p", int)]), (5, 4, 2), **kw)
     assert ours.shape == theirs.shape
     np.testing.assert_array_equal(ours, theirs)
     assert ours.min() >= 0 and ours.sum() <= len(ev)  # framing never invents events
+
+
+@settings(max_examples=300)
+@given(event_lists, st.sampled_from([0.7, 2.3, 3.7, 11.1]), st.booleans())
+def test_fractional_time_windows_put_each_event_in_at_most_one_bin(rows, window, incomplete) -> None:
+    """tonic builds window edges as ``i * w + t0`` and can count a boundary event twice when ``w`` is not an
+    integer (e.g. w = 3.7, t0 = 1, t = 112 lands in windows 29 and 30); neuro bins by ``(t - t0) // w`` and never
+    invents events."""
+    rows = sorted(rows, key=lambda r: r[3])
+    ev = make_events(x=[r[0] for r in rows], y=[r[1] for r in rows], t=[r[3] for r in rows], p=[r[2] for r in rows])
+    frames = to_frames(ev, (5, 4, 2), time_window=window, include_incomplete=incomplete)
+    t = ev["t"].astype(np.float64)
+    expected = np.floor((t - t[0]) / window)
+    kept = expected < frames.shape[0]
+    assert frames.sum() == kept.sum() <= len(ev)
 
 
 @settings(max_examples=200)
