@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +34,12 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from neuro.core.simulate import simulate
 from neuro.errors import ConfigError, ShapeError
-from neuro.training.checkpoint import save_checkpoint
-from neuro.training.loop import CHECKPOINT_NAME, TrainConfig, collate_time_major, evaluate, resolve_device
-from neuro.training.losses import build_loss, predict
-from neuro.training.optim import build_optimizer, warmup_cosine
+from neuro.training.loop import TrainConfig, fit, resolve_device
+from neuro.training.losses import build_loss
 
 __all__ = ["DistillConfig", "distillation_loss", "fit_distilled"]
 
@@ -85,58 +82,24 @@ def distillation_loss(out: Tensor, out_kd: Tensor, teacher: Tensor, target: Tens
 
 def fit_distilled(student: nn.Module, teacher: nn.Module, train_set: Dataset, test_set: Dataset | None,
                   cfg: TrainConfig, distill: DistillConfig, *, seed: int = 0, run_dir: str | Path | None = None,
-                  log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+                  resume: bool = False, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train ``student`` (which has ``forward_heads``) against a frozen ``teacher``; per-epoch history.
 
-    Same optimiser, schedule, evaluation and checkpoint as :func:`~neuro.training.fit` (no resume).
-    Evaluation uses the student's ordinary forward (in eval mode the two heads averaged).
+    :func:`~neuro.training.fit` with the distillation loss as its training step (same optimiser,
+    schedule, evaluation, checkpoints and resume). Evaluation uses the student's ordinary forward (in
+    eval mode the two heads averaged) and ``cfg.loss``.
     """
     if not hasattr(student, "forward_heads"):
         raise ConfigError(f"{type(student).__name__} has no distillation head (forward_heads); "
                           "build it with distillation = true")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    student.to(device)
-    teacher.to(device).eval().requires_grad_(False)
+    teacher.to(resolve_device(cfg.device)).eval().requires_grad_(False)
     base = build_loss(cfg.loss, **cfg.loss_options)
-    optimizer = build_optimizer(cfg.optimizer, student.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
-    steps = -(-len(train_set) // cfg.batch_size)  # type: ignore[arg-type]
-    scheduler = (warmup_cosine(optimizer, cfg.epochs * steps, cfg.warmup_epochs * steps, cfg.min_lr)
-                 if cfg.schedule == "cosine" else None)
-    test_loader = (DataLoader(test_set, cfg.eval_batch_size, collate_fn=collate_time_major)
-                   if test_set is not None else None)
-    history: list[dict[str, Any]] = []
-    for epoch in range(cfg.epochs):
-        loader = DataLoader(train_set, cfg.batch_size, shuffle=True, collate_fn=collate_time_major,
-                            generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-        student.train()
-        t0, total, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            with torch.no_grad():
-                z = simulate(teacher, x).output
-            out, out_kd = student.forward_heads(x)
-            loss = distillation_loss(out, out_kd, z, y, base, distill.alpha, distill.tau, distill.kind)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(student.parameters(), cfg.grad_clip)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            loss_sum += loss.item() * len(y)
-            correct += int((predict(out.detach()) == y).sum())
-            total += len(y)
-        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / total, "train_accuracy": correct / total,
-                               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
-        if test_loader is not None:
-            ev = evaluate(student, test_loader, base, device)
-            row.update(test_loss=ev["loss"], test_accuracy=ev["accuracy"])
-        history.append(row)
-        log(f"epoch {epoch + 1}/{cfg.epochs}  distill loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.3f}"
-            + (f"  |  test acc {row['test_accuracy']:.3f}" if "test_accuracy" in row else ""))
-        if run_dir is not None:
-            save_checkpoint(Path(run_dir) / CHECKPOINT_NAME, student, optimizer=optimizer, scheduler=scheduler,
-                            epoch=epoch + 1, metrics={"history": history})
-    return history
+
+    def batch_loss(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            z = simulate(teacher, x).output
+        out, out_kd = model.forward_heads(x)
+        return distillation_loss(out, out_kd, z, y, base, distill.alpha, distill.tau, distill.kind), out
+
+    return fit(student, train_set, test_set, cfg, seed=seed, run_dir=run_dir, resume=resume, log=log,
+               batch_loss=batch_loss)

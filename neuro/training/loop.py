@@ -33,7 +33,7 @@ from neuro.training.checkpoint import (
 from neuro.training.losses import LOSSES, build_loss, predict
 from neuro.training.optim import OPTIMIZERS, build_optimizer, warmup_cosine
 
-__all__ = ["CHECKPOINT_NAME", "TrainConfig", "evaluate", "fit", "resolve_device"]
+__all__ = ["CHECKPOINT_NAME", "BatchLoss", "TrainConfig", "evaluate", "fit", "resolve_device"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -108,9 +108,12 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable[[Tensor, Te
     return {"loss": loss_sum / max(total, 1), "accuracy": correct / max(total, 1), "samples": total}
 
 
+BatchLoss = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
 def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None, cfg: TrainConfig, *, seed: int = 0,
         run_dir: str | Path | None = None, resume: bool = False, config: Mapping[str, Any] | None = None,
-        log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+        log: Callable[[str], None] = print, batch_loss: BatchLoss | None = None) -> list[dict[str, Any]]:
     """Train ``model`` and return the per-epoch history (losses, accuracies, seconds).
 
     Args:
@@ -121,12 +124,19 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None, cfg: Tra
         run_dir: where ``checkpoint.safetensors`` is written after every epoch.
         resume: continue from ``run_dir``'s checkpoint (epoch, weights, optimiser, schedule, RNG).
         config: the experiment's resolved config, stored in the checkpoint.
+        batch_loss: ``(model, x, y) -> (loss, out)`` replacing the default training step's
+            ``out = simulate(model, x).output; loss = cfg.loss(out, y)`` (distillation uses this);
+            evaluation always uses the model's ordinary forward and ``cfg.loss``.
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     model.to(device)
     loss_fn = build_loss(cfg.loss, **cfg.loss_options)
+    if batch_loss is None:
+        def batch_loss(m: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            out = simulate(m, x).output
+            return loss_fn(out, y), out
     optimizer = build_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay, cfg.momentum)
     steps_per_epoch = -(-len(train_set) // cfg.batch_size)  # type: ignore[arg-type]
     scheduler = None
@@ -156,8 +166,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None, cfg: Tra
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if cfg.progress else True, leave=False)
         for x, y in bar:
             x, y = x.to(device), y.to(device)
-            out = simulate(model, x).output
-            loss = loss_fn(out, y)
+            loss, out = batch_loss(model, x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
