@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from neuro.errors import ConfigError
+from neuro.errors import ConfigError, unknown_name
 
 T = TypeVar("T")
 
-__all__ = ["apply_overrides", "from_mapping", "load_toml", "to_dict"]
+__all__ = ["apply_overrides", "from_mapping", "load_toml", "named_entry", "to_dict"]
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -107,6 +107,22 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+
+def named_entry(registry: Mapping[str, Any], table: Mapping[str, Any], section: str, kind: str) -> tuple[Any, Any]:
+    """Resolve a ``[section]`` table whose ``name`` key picks a registry entry with a ``config`` dataclass.
+
+    Returns ``(entry, config)`` with the config built from the table's other keys; a missing name, an
+    unknown name (listing the valid ones) or a bad key is a :class:`ConfigError` naming ``section.key``.
+    """
+    table = dict(table)
+    name = table.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"missing required config key {section}.name (a string)")
+    entry = registry.get(name)
+    if entry is None:
+        raise unknown_name(kind, name, registry)
+    return entry, from_mapping(entry.config, table, section)
 
 
 def to_dict(obj: Any) -> Any:

@@ -22,44 +22,24 @@ and writes ``runs/<name>/``: ``config.toml`` (resolved, overrides included), ``m
 
 from __future__ import annotations
 
-import json
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import tomli_w
-import torch
 from torch import nn
 
 from neuro.config import apply_overrides, from_mapping, load_toml, to_dict
-from neuro.data import build_dataset, dataset_config
 from neuro.errors import CheckpointError, ConfigError, unknown_name
-from neuro.models import build_model, model_config
+from neuro.models import build_model
+from neuro.tasks.classify import ClassifyConfig, run_classify
 from neuro.tasks.lsm import LSMTaskConfig, run_lsm
 from neuro.tasks.zero_shot import ZeroShotConfig, run_zero_shot
-from neuro.training import CHECKPOINT_NAME, TrainConfig, fit, load_checkpoint, restore_model
+from neuro.training import CHECKPOINT_NAME, load_checkpoint, restore_model
 
 __all__ = ["TASKS", "ClassifyConfig", "Experiment", "TaskEntry", "build_from_checkpoint", "load_experiment",
            "run_experiment"]
-
-
-@dataclass(frozen=True)
-class ClassifyConfig:
-    """Settings of the ``classify`` task."""
-
-    data: dict[str, Any]
-    model: dict[str, Any]
-    train: TrainConfig = field(default_factory=TrainConfig)
-    test_data: dict[str, Any] = field(default_factory=dict)  # overrides of [data] for the test split
-
-    def __post_init__(self) -> None:  # fail on a bad [data] or [model] table before any data is loaded
-        dataset_config(self.data)
-        dataset_config({**self.data, **self.test_data})
-        model_config(self.model)
 
 
 class TaskEntry(NamedTuple):
@@ -115,62 +95,6 @@ def run_experiment(exp: Experiment, out_root: str | Path = "runs", resume: bool 
     return TASKS[exp.task].run(exp, run_dir, resume)
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _run_classify(exp: Experiment, run_dir: Path, resume: bool) -> dict[str, Any]:
-    cfg: ClassifyConfig = exp.settings
-    t0 = time.perf_counter()
-    train_set = build_dataset(cfg.data, "train")
-    test_set = build_dataset({**cfg.data, **cfg.test_data}, "test")
-    print(f"[{exp.name}] data: {len(train_set)} train / {len(test_set)} test samples, "
-          f"input {tuple(train_set.input_shape)} per step, {train_set.num_classes} classes "
-          f"({time.perf_counter() - t0:.1f}s)")
-    _seed_everything(exp.seed)
-    model = build_model(cfg.model, train_set.input_shape, train_set.num_classes)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"[{exp.name}] model: {cfg.model.get('name')} with {n_params:,} parameters")
-    stored = {"experiment": exp.raw, "input_shape": list(train_set.input_shape),
-              "num_classes": int(train_set.num_classes)}
-    history = fit(model, train_set, test_set, cfg.train, seed=exp.seed, run_dir=run_dir, resume=resume,
-                  config=stored)
-    final = history[-1]
-    metrics = {"name": exp.name, "task": exp.task, "parameters": n_params, "history": history,
-               "test_accuracy": final.get("test_accuracy"), "train_seconds": sum(r["seconds"] for r in history)}
-    metrics.update(_figures(model, test_set, run_dir, exp.name, history))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"[{exp.name}] test accuracy {final.get('test_accuracy', float('nan')):.3f} after {len(history)} epochs; "
-          f"outputs in {run_dir}/")
-    return metrics
-
-
-def _figures(model: nn.Module, test_set: Any, run_dir: Path, name: str,
-             history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Raster of every spiking layer for one test sample, and the training curves."""
-    import matplotlib.pyplot as plt
-
-    from neuro.core.simulate import simulate
-    from neuro.plot import plot_history, plot_raster
-
-    x, label = test_set[0]
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        trace = simulate(model, x.unsqueeze(1).to(device), record=True)
-    spikes = {k.rsplit(".", 1)[0]: v[:, 0] for k, v in trace.records.items() if k.endswith(".spikes")}
-    rates = {k: float(v.float().mean()) for k, v in spikes.items()}
-    fig = plot_raster(spikes, title=f"{name}: test sample 0 (label {label})")
-    fig.savefig(run_dir / "raster.png", dpi=110)
-    plt.close(fig)
-    fig = plot_history(history, title=name)
-    fig.savefig(run_dir / "curves.png", dpi=110)
-    plt.close(fig)
-    return {"firing_rates_sample0": rates}
-
-
 def build_from_checkpoint(path: str | Path) -> tuple[nn.Module, Experiment]:
     """Rebuild a model from a checkpoint written by an experiment run and load its weights.
 
@@ -192,7 +116,7 @@ def build_from_checkpoint(path: str | Path) -> tuple[nn.Module, Experiment]:
 
 #: Registry of experiment tasks. One line per task.
 TASKS: dict[str, TaskEntry] = {
-    "classify": TaskEntry(ClassifyConfig, _run_classify),
+    "classify": TaskEntry(ClassifyConfig, run_classify),
     "lsm": TaskEntry(LSMTaskConfig, run_lsm),
     "zero_shot": TaskEntry(ZeroShotConfig, run_zero_shot),
 }

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import torch
 from torch.utils.data import Dataset
 
-from neuro.config import from_mapping
+from neuro.config import named_entry
 from neuro.data.archives import data_root
 from neuro.data.base import FrameDataset
 from neuro.data.dvs_gesture import DVSGestureConfig, build_dvs_gesture
@@ -36,7 +36,7 @@ from neuro.data.nmnist import NMNISTConfig, build_nmnist
 from neuro.data.nordland import NordlandConfig, build_nordland
 from neuro.data.ntidigits import NTIDIGITSConfig, build_ntidigits
 from neuro.data.odg import ODGConfig, build_odg_images, odg_convert, odg_frames
-from neuro.errors import ConfigError, ShapeError, unknown_name
+from neuro.errors import ShapeError
 
 
 class DatasetEntry(NamedTuple):
@@ -57,14 +57,7 @@ DATASETS: dict[str, DatasetEntry] = {
 
 def dataset_config(table: Mapping[str, Any]) -> tuple[DatasetEntry, Any]:
     """Validate an experiment's ``[data]`` table: its registry entry and config (errors name the key)."""
-    table = dict(table)
-    name = table.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError("missing required config key data.name (a string)")
-    entry = DATASETS.get(name)
-    if entry is None:
-        raise unknown_name("dataset", name, DATASETS)
-    return entry, from_mapping(entry.config, table, "data")
+    return named_entry(DATASETS, table, "data", "dataset")
 
 
 def build_dataset(table: Mapping[str, Any], split: str) -> Dataset:

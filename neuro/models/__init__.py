@@ -15,8 +15,7 @@ from typing import Any, NamedTuple
 
 from torch import nn
 
-from neuro.config import from_mapping
-from neuro.errors import ConfigError, unknown_name
+from neuro.config import named_entry
 from neuro.models.conv_snn import ConvSNNConfig, build_conv_snn
 from neuro.models.lsm import LSMConfig, build_lsm
 from neuro.models.meta_spikeformer import MetaSpikeFormerConfig, build_meta_spikeformer
@@ -39,14 +38,7 @@ MODELS: dict[str, ModelEntry] = {
 
 def model_config(table: Mapping[str, Any]) -> tuple[ModelEntry, Any]:
     """Validate an experiment's ``[model]`` table: its registry entry and config (errors name the key)."""
-    table = dict(table)
-    name = table.pop("name", None)
-    if not isinstance(name, str):
-        raise ConfigError("missing required config key model.name (a string)")
-    entry = MODELS.get(name)
-    if entry is None:
-        raise unknown_name("model", name, MODELS)
-    return entry, from_mapping(entry.config, table, "model")
+    return named_entry(MODELS, table, "model", "model")
 
 
 def build_model(table: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int) -> nn.Module:

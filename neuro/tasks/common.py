@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -24,6 +23,7 @@ from torch import Tensor, nn
 from neuro.errors import ConfigError
 from neuro.models.lsm import FEATURES, Features, extract_features
 from neuro.models.readout import RidgeReadout, accuracy
+from neuro.training.seeding import seed_everything
 
 __all__ = ["CalibrateConfig", "FeatureConfig", "SplitData", "calibrate", "cross_validate", "features_of", "load_split",
            "materialize", "seed_everything"]
@@ -66,12 +66,6 @@ def load_split(table: Mapping[str, Any], split: str) -> SplitData:
     from neuro.data import build_dataset  # data sits below the runner; imported here to keep `neuro` light
 
     return materialize(build_dataset(table, split))
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def cross_validate(x: Tensor, y: Tensor, alphas: Sequence[float], folds: int = 5, seed: int = 0,

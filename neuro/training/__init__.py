@@ -11,9 +11,11 @@ from neuro.training.checkpoint import (
 from neuro.training.loop import CHECKPOINT_NAME, TrainConfig, evaluate, fit
 from neuro.training.losses import LOSSES, build_loss, ce_count, ce_max, ce_mean, mse_count, predict, tet
 from neuro.training.optim import OPTIMIZERS, build_optimizer, warmup_cosine
+from neuro.training.seeding import seed_everything
 
 __all__ = [
     "CHECKPOINT_NAME", "LOSSES", "OPTIMIZERS", "Checkpoint", "TrainConfig", "build_loss", "build_optimizer",
     "ce_count", "ce_max", "ce_mean", "evaluate", "fit", "load_checkpoint", "mse_count",
-    "predict", "restore_model", "restore_rng", "restore_training", "save_checkpoint", "tet", "warmup_cosine",
+    "predict", "restore_model", "restore_rng", "restore_training", "save_checkpoint", "seed_everything", "tet",
+    "warmup_cosine",
 ]
