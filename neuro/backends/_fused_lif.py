@@ -1,0 +1,90 @@
+"""Autograd glue of the fused CPU kernels for the LIF family (LIF, PLIF, IF, CubaLIF).
+
+:func:`run_lif_family` is the backend operation: it flattens ``(T, B, ...)`` to ``(T, N)``, calls
+:mod:`neuro.backends._numba_lif` through :class:`_LIFSequence` (whose backward recomputes the
+membrane from the saved input instead of storing it) and reshapes back. Memory kept for backward:
+the input and the initial state (references, no copies when contiguous), nothing per time step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuro.backends import _numba_lif as nk
+from neuro.backends._spec import KernelSpec
+
+__all__ = ["run_lif_family"]
+
+_SCALARS = ("alpha", "gain", "v_threshold", "beta", "gain_syn")
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
+    values = [float(s) for s in scalars]  # alpha, gain, v_threshold, beta, gain_syn
+    c = np.array([values[0], values[1], values[2], spec.consts["v_leak"], spec.consts["v_reset"], values[3],
+                  values[4]], dtype=np.float32 if dtype == torch.float32 else np.float64)
+    f = np.array([spec.reset, spec.delayed, spec.detach, spec.consts.get("no_leak", 0.0) > 0, "beta" in spec.scalars,
+                  0], dtype=np.int64)
+    return c, f
+
+
+class _LIFSequence(torch.autograd.Function):
+    """``(spikes, v_T, i_T, v_seq, i_seq)``; the sequences are filled only when ``record`` (never differentiable)."""
+
+    @staticmethod
+    def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor, *scalars: Tensor
+                ) -> tuple[Tensor, ...]:
+        c, f = _constants(spec, scalars, x.dtype)
+        f[5] = record
+        out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
+        v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
+        i_seq = torch.empty_like(x) if record and f[4] else x.new_empty(1, 1)
+        nk.lif_forward(_np(x), _np(v0), _np(i0), c, f, _np(out), _np(v_out), _np(i_out), _np(v_seq), _np(i_seq))
+        ctx.spec, ctx.c, ctx.f = spec, c, f
+        ctx.save_for_backward(x, v0, i0)
+        ctx.mark_non_differentiable(v_seq, i_seq)
+        return out, v_out, i_out, v_seq, i_seq
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any):
+        x, v0, i0 = ctx.saved_tensors
+        spec: KernelSpec = ctx.spec
+        g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
+        g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
+        g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
+        g_x, g_v0, g_i0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
+        bm = nk.backward_block(x.shape[0])
+        partial = np.zeros(((x.shape[1] + bm - 1) // bm, 5), dtype=np.float64)
+        sg = np.array([spec.surrogate, spec.sg_a, spec.sg_b], dtype=ctx.c.dtype)
+        nk.lif_backward(_np(x), _np(v0), _np(i0), ctx.c, ctx.f, sg, bm, _np(g_out), _np(g_v), _np(g_i),
+                        _np(g_x), _np(g_v0), _np(g_i0), partial)
+        sums = partial.sum(axis=0)
+        need = ctx.needs_input_grad
+        g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
+        return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
+                *g_scalars)
+
+
+def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
+                   ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
+    """Run a LIF-family neuron described by ``spec`` over ``x`` ``(T, B, ...)`` on the fused kernels."""
+    shape = x.shape
+    x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
+    v0 = state.v.reshape(-1).contiguous()
+    cuba = "beta" in spec.scalars
+    i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
+    scalars = tuple(spec.scalars.get(k, torch.zeros((), dtype=x.dtype)) for k in _SCALARS)
+    out, v_out, i_out, v_seq, i_seq = _LIFSequence.apply(spec, record, x2, v0, i0, *scalars)
+    fields = (v_out.reshape(shape[1:]),) + ((i_out.reshape(shape[1:]),) if cuba else ())
+    seqs = None
+    if record:
+        seqs = type(state)(*((v_seq.reshape(shape),) + ((i_seq.reshape(shape),) if cuba else ())))
+    return out.reshape(shape), type(state)(*fields), seqs

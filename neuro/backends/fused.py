@@ -1,0 +1,94 @@
+"""The fused CPU backend: whole-sequence neuron kernels compiled with numba.
+
+One kernel call runs all T steps of a layer (no per-step Python, no per-step tensors); its
+backward recomputes the membrane from the saved input, so BPTT keeps nothing per time step beyond
+the layer's input. Operations:
+
+==============  =============================================  ===================================
+op              neurons                                        options handled
+==============  =============================================  ===================================
+``lif``         :class:`~neuro.neurons.LIF`                    hard/subtract/no reset, delayed
+``plif``        :class:`~neuro.neurons.PLIF`                   (snnTorch) timing, detach_reset,
+``if``          :class:`~neuro.neurons.IF`                     decay_input, learnable tau and
+``cuba_lif``    :class:`~neuro.neurons.CubaLIF`                threshold, every built-in surrogate
+``alif``        :class:`~neuro.neurons.ALIF`                   (immediate resets)
+==============  =============================================  ===================================
+
+Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule, a
+parameter such as ``v_leak`` that requires grad) is declined
+by the op's ``supports`` and runs on the reference backend. Needs ``numba`` (``pip install
+neuro[fast]``); without it the backend reports itself unavailable and nothing else changes.
+
+Example:
+    >>> import torch
+    >>> from neuro import LIF, backends
+    >>> with backends.use("fused"):
+    ...     spikes, state = LIF()(torch.full((3, 1, 2), 2.0))
+    >>> spikes[:, 0, 0].tolist()
+    [1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from neuro.backends import Impl
+from neuro.backends._spec import KernelSpec, Unsupported, alif_spec, check_tensors, cuba_spec, if_spec, lif_spec
+from neuro.neurons.alif import alif_step
+from neuro.neurons.cuba_lif import cuba_lif_step
+from neuro.neurons.if_ import if_step
+from neuro.neurons.lif import lif_step
+
+__all__ = ["OPS", "availability", "why_not"]
+
+
+def availability() -> str | None:
+    """``None`` when numba is importable, else the reason."""
+    if importlib.util.find_spec("numba") is None:
+        return "numba is not installed (pip install 'neuro[fast]')"
+    return None
+
+
+def _spec_of(step: Callable[..., Any]) -> Callable[[Any, torch.dtype], KernelSpec] | None:
+    return {lif_step: lif_spec, if_step: if_spec, cuba_lif_step: cuba_spec, alif_step: alif_spec}.get(step)
+
+
+def why_not(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple) -> str | None:
+    """Why the fused kernels decline these inputs (``None``: they take them)."""
+    make = _spec_of(step)
+    if make is None:
+        return f"no fused kernel for step function {getattr(step, '__name__', step)!r}"
+    try:
+        check_tensors(x, state, "cpu")
+        make(params, x.dtype)
+    except Unsupported as exc:
+        return str(exc)
+    return None
+
+
+def _supports(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple) -> bool:
+    return why_not(step, x, state, params) is None
+
+
+def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple, record: bool = False
+        ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
+    """The backend operation for every neuron in the table above (dispatch on ``step``)."""
+    spec = _spec_of(step)(params, x.dtype)
+    if step is alif_step:
+        from neuro.backends._fused_alif import run_alif
+
+        return run_alif(spec, x, state, record)
+    from neuro.backends._fused_lif import run_lif_family
+
+    return run_lif_family(spec, x, state, record)
+
+
+_NEURON = Impl(run, _supports)
+
+#: Operation name -> implementation.
+OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON}
