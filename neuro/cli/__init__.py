@@ -15,6 +15,7 @@ from neuro.errors import NeuroError
 
 #: Sub-command modules, in the order ``neuro --help`` lists them.
 COMMANDS: tuple[str, ...] = (
+    "neuro.cli.run",
     "neuro.cli.doctor",
 )
 

@@ -56,11 +56,11 @@ def alif_step(x: Tensor, state: ALIFState, p: ALIFParameters) -> tuple[Tensor, A
     """One Euler step of the adaptive LIF neuron."""
     alpha = p.dt / p.tau_mem
     gain = alpha * p.r if p.decay_input else p.r
-    h = state.v + alpha * (p.v_leak - state.v) + gain * x
+    h = (1.0 - alpha) * state.v + alpha * p.v_leak + gain * x
     theta = p.v_threshold + p.beta_adapt * state.a
     s = p.surrogate(h - theta)
     v = p.reset(h, s.detach() if p.detach_reset else s, theta, p.v_reset)
-    a = state.a - (p.dt / p.tau_adapt) * state.a + s
+    a = (1.0 - p.dt / p.tau_adapt) * state.a + s
     return s, ALIFState(v, a)
 
 
@@ -68,7 +68,7 @@ class _ALIFBase(NeuronModule):
     kind = "alif"
     State = ALIFState
     step = staticmethod(alif_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
 
     def __init__(self, tau_mem: Tensor | float = 20e-3, tau_adapt: Tensor | float = 200e-3,
                  beta_adapt: Tensor | float = 1.8, v_threshold: Tensor | float = 1.0,

@@ -36,7 +36,7 @@ class NeuronModule(nn.Module):
     is_sequence: ClassVar[bool] = False
     stateful: ClassVar[bool] = True
     output_name: ClassVar[str] = "spikes"
-    rest: ClassVar[dict[str, str]] = {}
+    rest: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,14 +96,15 @@ class NeuronModule(nn.Module):
     def initial_state(self, x: Tensor) -> Any:
         """The resting state for one time step of input ``x`` (shape ``(B, ...)``).
 
-        Zeros, except the state fields named in ``rest`` (e.g. ``{"v": "v_leak"}``), which start at
-        that parameter's value.
+        Zeros, except the state fields named in ``rest`` (pairs like ``("v", "v_leak")``), which start
+        at that parameter's value.
         """
         fields = []
+        rest_of = dict(self.rest)
         for field in self.State._fields:
             value = torch.zeros_like(x)
-            if field in self.rest:
-                rest = getattr(self, self.rest[field])
+            if field in rest_of:
+                rest = getattr(self, rest_of[field])
                 value = value + (rest.detach() if isinstance(rest, Tensor) else rest)
             fields.append(value)
         return self.State(*fields)

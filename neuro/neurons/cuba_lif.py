@@ -59,7 +59,7 @@ def cuba_lif_step(x: Tensor, state: CubaLIFState, p: CubaLIFParameters) -> tuple
     """One Euler step of the current-based LIF neuron."""
     beta = p.dt / p.tau_syn
     gain = beta * p.w_in if p.decay_input else p.w_in
-    i = state.i - beta * state.i + gain * x
+    i = (1.0 - beta) * state.i + gain * x
     s, v = fire_and_reset(lif_charge(state.v, i, p), p)
     return s, CubaLIFState(v, i)
 
@@ -68,7 +68,7 @@ class _CubaLIFBase(NeuronModule):
     kind = "cuba_lif"
     State = CubaLIFState
     step = staticmethod(cuba_lif_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
 
     def __init__(self, tau_syn: Tensor | float = 5e-3, tau_mem: Tensor | float = 10e-3,
                  v_threshold: Tensor | float = 1.0, v_reset: Tensor | float = 0.0, v_leak: Tensor | float = 0.0,

@@ -50,7 +50,7 @@ class _IFBase(NeuronModule):
     kind = "if"
     State = IFState
     step = staticmethod(if_step)
-    rest = {"v": "v_reset"}
+    rest = (("v", "v_reset"),)
 
     def __init__(self, v_threshold: Tensor | float = 1.0, v_reset: Tensor | float = 0.0, r: Tensor | float = 1.0,
                  dt: float = 1e-3, reset: ResetRule | str = "hard", detach_reset: bool = False,

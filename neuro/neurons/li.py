@@ -38,7 +38,7 @@ def li_step(x: Tensor, state: LIState, p: LIParameters) -> tuple[Tensor, LIState
     """One Euler step of the leaky integrator; the output is the new membrane."""
     alpha = p.dt / p.tau_mem
     gain = alpha * p.r if p.decay_input else p.r
-    v = state.v + alpha * (p.v_leak - state.v) + gain * x
+    v = (1.0 - alpha) * state.v + alpha * p.v_leak + gain * x
     return v, LIState(v)
 
 
@@ -46,7 +46,7 @@ class _LIBase(NeuronModule):
     kind = "li"
     State = LIState
     step = staticmethod(li_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
     output_name = "output"
 
     def __init__(self, tau_mem: Tensor | float = 10e-3, v_leak: Tensor | float = 0.0, r: Tensor | float = 1.0,

@@ -65,8 +65,9 @@ def lif_charge(v: Tensor, x: Tensor, p: LIFParameters) -> Tensor:
     if p.reset.delayed:
         s_prev = heaviside(v.detach() - p.v_threshold)
         v, after = p.reset.pending(v, s_prev, p.v_threshold, p.v_reset)
-        return v + alpha * (p.v_leak - v) + gain * x + after
-    return v + alpha * (p.v_leak - v) + gain * x
+        return (1.0 - alpha) * v + alpha * p.v_leak + gain * x + after
+    # written as a decay factor times v so that, with alpha = 1 - beta, it rounds exactly like beta * v + x
+    return (1.0 - alpha) * v + alpha * p.v_leak + gain * x
 
 
 def fire_and_reset(h: Tensor, p: NamedTuple) -> tuple[Tensor, Tensor]:
@@ -87,7 +88,7 @@ class _LIFBase(NeuronModule):
     kind = "lif"
     State = LIFState
     step = staticmethod(lif_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
 
     def __init__(
         self,

@@ -30,7 +30,7 @@ class _PLIFBase(NeuronModule):
     kind = "plif"
     State = LIFState
     step = staticmethod(lif_step)
-    rest = {"v": "v_leak"}
+    rest = (("v", "v_leak"),)
 
     def __init__(self, init_tau_mem: float = 2e-3, v_threshold: Tensor | float = 1.0,
                  v_reset: Tensor | float = 0.0, v_leak: Tensor | float = 0.0, r: Tensor | float = 1.0,
