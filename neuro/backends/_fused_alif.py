@@ -16,7 +16,7 @@ from neuro.backends._spec import KernelSpec
 
 __all__ = ["run_alif"]
 
-_SCALARS = ("alpha", "gain", "v_threshold", "rho")
+_SCALARS = ("decay", "leak", "gain", "v_threshold", "adapt_decay")
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -25,9 +25,9 @@ def _np(t: Tensor) -> np.ndarray:
 
 def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype, record: bool
                ) -> tuple[np.ndarray, np.ndarray]:
-    alpha, gain, vth, rho = (float(s) for s in scalars)
+    decay, leak, gain, vth, adecay = (float(s) for s in scalars)
     k = spec.consts
-    c = np.array([alpha, gain, vth, rho, k["v_leak"], k["v_reset"], k["beta_adapt"]],
+    c = np.array([decay, leak, gain, vth, adecay, k["v_reset"], k["beta_adapt"]],
                  dtype=np.float32 if dtype == torch.float32 else np.float64)
     return c, np.array([spec.reset, spec.detach, record], dtype=np.int64)
 
@@ -58,7 +58,7 @@ class _ALIFSequence(torch.autograd.Function):
         g_a = torch.zeros_like(a0) if g_a is None else g_a.contiguous()
         g_x, g_v0, g_a0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(a0)
         bm = nk.backward_block(x.shape[0])
-        partial = np.zeros(((x.shape[1] + bm - 1) // bm, 4), dtype=np.float64)
+        partial = np.zeros(((x.shape[1] + bm - 1) // bm, 5), dtype=np.float64)
         sg = np.array([spec.surrogate, spec.sg_a, spec.sg_b], dtype=ctx.c.dtype)
         nk.alif_backward(_np(x), _np(v0), _np(a0), ctx.c, ctx.f, sg, bm, _np(g_out), _np(g_v), _np(g_a),
                          _np(g_x), _np(g_v0), _np(g_a0), partial)

@@ -19,7 +19,7 @@ from neuro.backends._spec import KernelSpec
 
 __all__ = ["run_lif_family"]
 
-_SCALARS = ("alpha", "gain", "v_threshold", "beta", "gain_syn")
+_SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -27,11 +27,11 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
-    values = [float(s) for s in scalars]  # alpha, gain, v_threshold, beta, gain_syn
-    c = np.array([values[0], values[1], values[2], spec.consts["v_leak"], spec.consts["v_reset"], values[3],
-                  values[4]], dtype=np.float32 if dtype == torch.float32 else np.float64)
-    f = np.array([spec.reset, spec.delayed, spec.detach, spec.consts.get("no_leak", 0.0) > 0, "beta" in spec.scalars,
-                  0], dtype=np.int64)
+    decay, leak, gain, vth, syn_decay, gain_syn = (float(s) for s in scalars)
+    c = np.array([decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn],
+                 dtype=np.float32 if dtype == torch.float32 else np.float64)
+    f = np.array([spec.reset, spec.delayed, spec.detach, spec.consts.get("no_leak", 0.0) > 0,
+                  "syn_decay" in spec.scalars, 0], dtype=np.int64)
     return c, f
 
 
@@ -62,7 +62,7 @@ class _LIFSequence(torch.autograd.Function):
         g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
         g_x, g_v0, g_i0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
         bm = nk.backward_block(x.shape[0])
-        partial = np.zeros(((x.shape[1] + bm - 1) // bm, 5), dtype=np.float64)
+        partial = np.zeros(((x.shape[1] + bm - 1) // bm, 6), dtype=np.float64)
         sg = np.array([spec.surrogate, spec.sg_a, spec.sg_b], dtype=ctx.c.dtype)
         nk.lif_backward(_np(x), _np(v0), _np(i0), ctx.c, ctx.f, sg, bm, _np(g_out), _np(g_v), _np(g_i),
                         _np(g_x), _np(g_v0), _np(g_i0), partial)
@@ -79,7 +79,7 @@ def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
     shape = x.shape
     x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
     v0 = state.v.reshape(-1).contiguous()
-    cuba = "beta" in spec.scalars
+    cuba = "syn_decay" in spec.scalars
     i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
     scalars = tuple(spec.scalars.get(k, torch.zeros((), dtype=x.dtype)) for k in _SCALARS)
     out, v_out, i_out, v_seq, i_seq = _LIFSequence.apply(spec, record, x2, v0, i0, *scalars)

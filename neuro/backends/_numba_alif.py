@@ -2,9 +2,10 @@
 
 Same layout and strategy as :mod:`neuro.backends._numba_lif` (blocks of neurons in parallel, time
 loop inside, forward float operations in the reference's order, backward recomputing the forward
-pass per block). ``c`` holds ``alpha, gain, v_threshold, rho, v_leak, v_reset, beta_adapt`` with
-``rho = dt / tau_adapt``; ``f`` holds ``reset, detach, record``. ``partial[block]`` receives
-d/d(alpha, gain, v_threshold, rho).
+pass per block). ``h = decay * v + leak + gain * x``, ``theta = v_threshold + beta_adapt * a``,
+``a' = adapt_decay * a + s``. ``c`` holds ``decay, leak, gain, v_threshold, adapt_decay, v_reset,
+beta_adapt``; ``f`` holds ``reset, detach, record``. ``partial[block]`` receives d/d(decay, leak,
+gain, v_threshold, adapt_decay).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _reset(h, fired, theta, v_reset, reset):
 def alif_forward(x, v0, a0, c, f, out, v_out, a_out, v_seq, a_seq):
     """Spikes and final ``(v, a)`` of a whole sequence; per-step states into ``v_seq``/``a_seq`` when recording."""
     t_len, n = x.shape
-    alpha, gain, vth, rho, v_leak, v_reset, beta_a = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    decay, leak, gain, vth, adecay, v_reset, beta_a = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     reset, record = f[0], f[2]
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
@@ -44,13 +45,13 @@ def alif_forward(x, v0, a0, c, f, out, v_out, a_out, v_seq, a_seq):
             for j in range(hi - lo):
                 vj = v[j]
                 aj = a[j]
-                h = vj + alpha * (v_leak - vj) + gain * x[t, lo + j]
+                h = decay * vj + leak + gain * x[t, lo + j]
                 theta = vth + beta_a * aj
                 fired = h - theta >= zero
                 s = one if fired else zero
                 out[t, lo + j] = s
                 v[j] = _reset(h, fired, theta, v_reset, reset)
-                a[j] = aj - rho * aj + s
+                a[j] = adecay * aj + s
             if record:
                 v_seq[t, lo:hi] = v
                 a_seq[t, lo:hi] = a
@@ -62,7 +63,7 @@ def alif_forward(x, v0, a0, c, f, out, v_out, a_out, v_seq, a_seq):
 def alif_backward(x, v0, a0, c, f, sg, bm, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial):
     """Adjoint pass of :func:`alif_forward`."""
     t_len, n = x.shape
-    alpha, gain, vth, rho, v_leak, v_reset, beta_a = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    decay, leak, gain, vth, adecay, v_reset, beta_a = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     reset, detach = f[0], f[1]
     kind, sa, sb = int(sg[0]), sg[1], sg[2]
     zero = x.dtype.type(0)
@@ -83,18 +84,19 @@ def alif_backward(x, v0, a0, c, f, sg, bm, g_out, g_vt, g_at, g_x, g_v0, g_a0, p
                 aj = a[j]
                 vs[t, j] = vj
                 As[t, j] = aj
-                h = vj + alpha * (v_leak - vj) + gain * x[t, lo + j]
+                h = decay * vj + leak + gain * x[t, lo + j]
                 hs[t, j] = h
                 theta = vth + beta_a * aj
                 fired = h - theta >= zero
                 v[j] = _reset(h, fired, theta, v_reset, reset)
-                a[j] = aj - rho * aj + (one if fired else zero)
+                a[j] = adecay * aj + (one if fired else zero)
         gv = g_vt[lo:hi].copy()
         ga = g_at[lo:hi].copy()
-        acc_alpha = 0.0
+        acc_decay = 0.0
+        acc_leak = 0.0
         acc_gain = 0.0
         acc_vth = 0.0
-        acc_rho = 0.0
+        acc_adecay = 0.0
         for t in range(t_len - 1, -1, -1):
             for j in range(m):
                 h = hs[t, j]
@@ -118,16 +120,18 @@ def alif_backward(x, v0, a0, c, f, sg, bm, g_out, g_vt, g_at, g_x, g_v0, g_a0, p
                 gh = gz + gvj * dv_dh
                 g_th = -gz + gvj * dv_dth
                 xt = x[t, lo + j]
-                acc_alpha += gh * (v_leak - vs[t, j])
+                acc_decay += gh * vs[t, j]
+                acc_leak += gh
                 acc_gain += gh * xt
                 acc_vth += g_th
-                acc_rho -= gaj * aj
+                acc_adecay += gaj * aj
                 g_x[t, lo + j] = gh * gain
-                gv[j] = gh * (one - alpha)
-                ga[j] = gaj * (one - rho) + g_th * beta_a
+                gv[j] = gh * decay
+                ga[j] = gaj * adecay + g_th * beta_a
         g_v0[lo:hi] = gv
         g_a0[lo:hi] = ga
-        partial[blk, 0] = acc_alpha
-        partial[blk, 1] = acc_gain
-        partial[blk, 2] = acc_vth
-        partial[blk, 3] = acc_rho
+        partial[blk, 0] = acc_decay
+        partial[blk, 1] = acc_leak
+        partial[blk, 2] = acc_gain
+        partial[blk, 3] = acc_vth
+        partial[blk, 4] = acc_adecay

@@ -12,8 +12,9 @@ recurrence backwards in time. Per-block partial sums of the scalar gradients com
 ``partial`` (summed by the caller in a fixed order, so results are deterministic).
 
 Codes: ``reset`` 0 hard, 1 subtract, 2 none; ``surrogate`` as in :mod:`neuro.backends._spec`.
-``c`` holds ``alpha, gain, v_threshold, v_leak, v_reset, beta, gain_syn`` in the input dtype;
-``f`` holds ``reset, delayed, detach, no_leak, cuba, record``.
+The membrane update is ``h = decay * v + leak + gain * x`` (``v + gain * x`` for IF), the synaptic
+current ``i = syn_decay * i + gain_syn * x``. ``c`` holds ``decay, leak, gain, v_threshold, v_reset,
+syn_decay, gain_syn`` in the input dtype; ``f`` holds ``reset, delayed, detach, no_leak, cuba, record``.
 """
 
 from __future__ import annotations
@@ -49,17 +50,17 @@ def surrogate_grad(z, kind, a, b):
 
 
 @njit(inline="always", cache=True)
-def _charge(v, x, alpha, gain, v_leak, no_leak):
+def _charge(v, x, decay, leak, gain, no_leak):
     if no_leak:
         return v + gain * x
-    return v + alpha * (v_leak - v) + gain * x
+    return decay * v + leak + gain * x
 
 
 @njit(parallel=True, cache=True)
 def lif_forward(x, v0, i0, c, f, out, v_out, i_out, v_seq, i_seq):
     """Spikes ``out`` and final state ``v_out`` (``i_out``) of a whole sequence; ``v_seq``/``i_seq`` when recording."""
     t_len, n = x.shape
-    alpha, gain, vth, v_leak, v_reset, beta, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     reset, delayed, no_leak, cuba, record = f[0], f[1], f[3], f[4], f[5]
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
@@ -75,7 +76,7 @@ def lif_forward(x, v0, i0, c, f, out, v_out, i_out, v_seq, i_seq):
             for j in range(hi - lo):
                 inp = xt[j]
                 if cuba:
-                    cur[j] = cur[j] - beta * cur[j] + gain_syn * inp
+                    cur[j] = syn_decay * cur[j] + gain_syn * inp
                     inp = cur[j]
                 vj = v[j]
                 after = zero
@@ -85,7 +86,7 @@ def lif_forward(x, v0, i0, c, f, out, v_out, i_out, v_seq, i_seq):
                             vj = v_reset
                         elif reset == 1:
                             after = -vth
-                h = _charge(vj, inp, alpha, gain, v_leak, no_leak)
+                h = _charge(vj, inp, decay, leak, gain, no_leak)
                 if delayed and reset == 1:
                     h = h + after
                 fired = h - vth >= zero
@@ -121,14 +122,14 @@ def _after_step(h, vth, v_reset, reset, delayed):
 
 @njit(parallel=True, cache=True)
 def lif_backward(x, v0, i0, c, f, sg, bm, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial):
-    """Adjoint pass. ``partial[block]`` gets d/d(alpha, gain, v_threshold, beta, gain_syn) of that block."""
+    """Adjoint pass. ``partial[block]`` gets d/d(decay, leak, gain, v_threshold, syn_decay, gain_syn) of the block."""
     t_len, n = x.shape
-    alpha, gain, vth, v_leak, v_reset, beta, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     reset, delayed, detach, no_leak, cuba = f[0], f[1], f[2], f[3], f[4]
     kind, sa, sb = int(sg[0]), sg[1], sg[2]
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
-    decay = one if no_leak else one - alpha
+    dh_dv = one if no_leak else decay
     blocks = (n + bm - 1) // bm
     for blk in prange(blocks):
         lo = blk * bm
@@ -142,7 +143,7 @@ def lif_backward(x, v0, i0, c, f, sg, bm, g_out, g_vt, g_it, g_x, g_v0, g_i0, pa
             for j in range(m):
                 inp = x[t, lo + j]
                 if cuba:
-                    cur[j] = cur[j] - beta * cur[j] + gain_syn * inp
+                    cur[j] = syn_decay * cur[j] + gain_syn * inp
                     inp = cur[j]
                     ins[t, j] = inp
                 vj = v[j]
@@ -152,17 +153,18 @@ def lif_backward(x, v0, i0, c, f, sg, bm, g_out, g_vt, g_it, g_x, g_v0, g_i0, pa
                         vj = v_reset
                     elif reset == 1:
                         h_extra = -vth
-                h = _charge(vj, inp, alpha, gain, v_leak, no_leak)
+                h = _charge(vj, inp, decay, leak, gain, no_leak)
                 if delayed and reset == 1:
                     h = h + h_extra
                 hs[t, j] = h
                 v[j] = _after_step(h, vth, v_reset, reset, delayed)
         gv = g_vt[lo:hi].copy()
         gi = g_it[lo:hi].copy()
-        acc_alpha = 0.0
+        acc_decay = 0.0
+        acc_leak = 0.0
         acc_gain = 0.0
         acc_vth = 0.0
-        acc_beta = 0.0
+        acc_sdecay = 0.0
         acc_gsyn = 0.0
         for t in range(t_len - 1, -1, -1):
             for j in range(m):
@@ -197,21 +199,23 @@ def lif_backward(x, v0, i0, c, f, sg, bm, g_out, g_vt, g_it, g_x, g_v0, g_i0, pa
                 inp = ins[t, j] if cuba else x[t, lo + j]
                 acc_gain += gh * inp
                 if not no_leak:
-                    acc_alpha += gh * (v_leak - vdec)
-                gv[j] = zero if fired_prev and reset == 0 else gh * decay
+                    acc_decay += gh * vdec
+                    acc_leak += gh
+                gv[j] = zero if fired_prev and reset == 0 else gh * dh_dv
                 if cuba:
                     gcur = gh * gain + gi[j]
                     prev_i = i0[lo + j] if t == 0 else ins[t - 1, j]
-                    acc_beta -= gcur * prev_i
+                    acc_sdecay += gcur * prev_i
                     acc_gsyn += gcur * x[t, lo + j]
                     g_x[t, lo + j] = gcur * gain_syn
-                    gi[j] = gcur * (one - beta)
+                    gi[j] = gcur * syn_decay
                 else:
                     g_x[t, lo + j] = gh * gain
         g_v0[lo:hi] = gv
         g_i0[lo:hi] = gi
-        partial[blk, 0] = acc_alpha
-        partial[blk, 1] = acc_gain
-        partial[blk, 2] = acc_vth
-        partial[blk, 3] = acc_beta
-        partial[blk, 4] = acc_gsyn
+        partial[blk, 0] = acc_decay
+        partial[blk, 1] = acc_leak
+        partial[blk, 2] = acc_gain
+        partial[blk, 3] = acc_vth
+        partial[blk, 4] = acc_sdecay
+        partial[blk, 5] = acc_gsyn

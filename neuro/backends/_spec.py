@@ -6,15 +6,17 @@ the surrogate, and the scalar constants of the step), or says why it cannot (per
 unknown surrogate subclass, a parameter that needs a gradient the kernel does not compute ...), so
 that :func:`neuro.backends.resolve` falls back to the reference.
 
-Scalar constants that may carry a gradient (``tau_mem``-derived decays, input gains, thresholds) are
-kept as 0-dim tensors computed with the same torch operations as the reference step, so the fused
-kernels see bit-identical float32 constants and autograd chains their gradients back to the module's
-parameters. All others must be plain numbers or 1-element tensors that do not require grad.
+Scalar constants that may carry a gradient (the decay factors ``1 - dt/tau``, the leak term
+``alpha * v_leak``, input gains, thresholds) are kept as 0-dim tensors computed with the same Python or
+torch operations as the reference step, so the fused kernels see bit-identical constants and autograd
+chains their gradients back to the module's parameters (``tau_mem``, PLIF's ``w``, ``v_threshold``,
+``v_leak``, ``r``, ...). ``v_reset`` and ALIF's ``beta_adapt`` must be plain numbers or 1-element
+tensors that do not require grad.
 
 Example:
     >>> from neuro.neurons.lif import LIFParameters
     >>> spec = lif_spec(LIFParameters(), torch.float32)
-    >>> spec.reset, spec.surrogate, round(float(spec.scalars["alpha"]), 3)
+    >>> spec.reset, spec.surrogate, round(float(spec.scalars["decay"]), 3)
     (0, 0, 0.5)
 """
 
@@ -89,29 +91,27 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _scalar(name: str, value: Any, dtype: torch.dtype) -> Tensor:
-    """A possibly-learnable scalar as a 0-dim tensor of ``dtype`` (keeping its autograd graph)."""
+def _check_scalar(name: str, value: Any) -> None:
     if isinstance(value, Tensor):
         if value.numel() != 1:
             raise Unsupported(f"{name} is a per-neuron tensor of shape {tuple(value.shape)}")
-        if value.device.type != "cpu" and value.device.type != "cuda":
-            raise Unsupported(f"{name} lives on {value.device}")
-        return value.reshape(()).to(dtype)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise Unsupported(f"{name} must be a number or a 1-element tensor, got {type(value).__name__}")
+
+
+def _as(value: Any, dtype: torch.dtype) -> Tensor:
+    """A scalar computed exactly as the reference computes it (double for floats, the tensor's own dtype for
+    tensors), as a 0-dim tensor of the input ``dtype`` that keeps its autograd graph."""
+    if isinstance(value, Tensor):
+        return value.reshape(()).to(dtype)
     return torch.tensor(float(value), dtype=dtype)
 
 
-def _div(num: float, den: Any, dtype: torch.dtype, times: float | None = None) -> Tensor:
-    """``num / den`` (then ``* times``) as the reference computes it: in double for floats, in ``den``'s dtype
-    for tensors (the result keeps its autograd graph)."""
-    if isinstance(den, Tensor):
-        if den.numel() != 1:
-            raise Unsupported(f"time constant is a per-neuron tensor of shape {tuple(den.shape)}")
-        value = num / den
-        return (value if times is None else value * times).reshape(()).to(dtype)
-    value = num / float(den)
-    return torch.tensor(value if times is None else value * times, dtype=dtype)
+def _decay_form(dt: float, tau: Any, names: tuple[str, ...], dtype: torch.dtype) -> tuple[Any, Tensor]:
+    """``(rate, 1 - rate)`` with ``rate = dt / tau``, the reference's ``(1.0 - dt / tau)`` factor."""
+    _check_scalar(names[0], tau)
+    rate = dt / tau if isinstance(tau, Tensor) else dt / float(tau)
+    return rate, _as(1.0 - rate, dtype)
 
 
 def _options(p: Any) -> dict[str, Any]:
@@ -124,35 +124,38 @@ def _options(p: Any) -> dict[str, Any]:
 
 
 def _membrane(p: Any, dtype: torch.dtype) -> dict[str, Tensor]:
-    """alpha = dt/tau_mem and the input gain (alpha*r with decay_input, else r), as the reference computes them."""
-    r = _number("r", p.r)
-    gain = _div(p.dt, p.tau_mem, dtype, r) if p.decay_input else torch.tensor(r, dtype=dtype)
-    return {"alpha": _div(p.dt, p.tau_mem, dtype), "gain": gain}
+    """``h = decay * v + leak + gain * x`` with the reference's ``decay = 1 - alpha``, ``leak = alpha * v_leak``
+    and ``gain = alpha * r`` (``decay_input``) or ``r``; plus the threshold."""
+    alpha, decay = _decay_form(p.dt, p.tau_mem, ("tau_mem",), dtype)
+    _check_scalar("v_leak", p.v_leak)
+    _check_scalar("r", p.r)
+    _check_scalar("v_threshold", p.v_threshold)
+    return {"decay": decay, "leak": _as(alpha * p.v_leak, dtype),
+            "gain": _as(alpha * p.r if p.decay_input else p.r, dtype), "v_threshold": _as(p.v_threshold, dtype)}
 
 
 def lif_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
     """Spec of :func:`~neuro.neurons.lif.lif_step` (LIF and PLIF)."""
-    scalars = {**_membrane(p, dtype), "v_threshold": _scalar("v_threshold", p.v_threshold, dtype)}
-    consts = {"v_leak": _number("v_leak", p.v_leak), "v_reset": _number("v_reset", p.v_reset)}
-    return KernelSpec(**_options(p), scalars=scalars, consts=consts)
+    return KernelSpec(**_options(p), scalars=_membrane(p, dtype), consts={"v_reset": _number("v_reset", p.v_reset)})
 
 
 def if_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
-    """Spec of :func:`~neuro.neurons.if_.if_step`: a LIF without leak and with gain ``r``."""
-    scalars = {"alpha": torch.tensor(0.0, dtype=dtype), "gain": torch.tensor(_number("r", p.r), dtype=dtype),
-               "v_threshold": _scalar("v_threshold", p.v_threshold, dtype)}
-    consts = {"v_leak": 0.0, "v_reset": _number("v_reset", p.v_reset), "no_leak": 1.0}
-    return KernelSpec(**_options(p), scalars=scalars, consts=consts)
+    """Spec of :func:`~neuro.neurons.if_.if_step`: ``h = v + r x`` (no leak)."""
+    _check_scalar("r", p.r)
+    _check_scalar("v_threshold", p.v_threshold)
+    scalars = {"decay": _as(1.0, dtype), "leak": _as(0.0, dtype), "gain": _as(p.r, dtype),
+               "v_threshold": _as(p.v_threshold, dtype)}
+    return KernelSpec(**_options(p), scalars=scalars,
+                      consts={"v_reset": _number("v_reset", p.v_reset), "no_leak": 1.0})
 
 
 def cuba_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
     """Spec of :func:`~neuro.neurons.cuba_lif.cuba_lif_step`: a synaptic current in front of the LIF."""
-    spec = lif_spec(p, dtype)
-    beta = _div(p.dt, p.tau_syn, dtype)
-    w_in = _number("w_in", p.w_in)
-    gain_syn = _div(p.dt, p.tau_syn, dtype, w_in) if p.decay_input else torch.tensor(w_in, dtype=dtype)
-    return KernelSpec(spec.reset, spec.delayed, spec.detach, spec.surrogate, spec.sg_a, spec.sg_b,
-                      {**spec.scalars, "beta": beta, "gain_syn": gain_syn}, spec.consts)
+    beta, syn_decay = _decay_form(p.dt, p.tau_syn, ("tau_syn",), dtype)
+    _check_scalar("w_in", p.w_in)
+    scalars = {**_membrane(p, dtype), "syn_decay": syn_decay,
+               "gain_syn": _as(beta * p.w_in if p.decay_input else p.w_in, dtype)}
+    return KernelSpec(**_options(p), scalars=scalars, consts={"v_reset": _number("v_reset", p.v_reset)})
 
 
 def alif_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
@@ -160,10 +163,9 @@ def alif_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
     opts = _options(p)
     if opts["delayed"]:
         raise Unsupported("ALIF has no delayed resets")
-    scalars = {**_membrane(p, dtype), "v_threshold": _scalar("v_threshold", p.v_threshold, dtype),
-               "rho": _div(p.dt, p.tau_adapt, dtype)}
-    consts = {"v_leak": _number("v_leak", p.v_leak), "v_reset": _number("v_reset", p.v_reset),
-              "beta_adapt": _number("beta_adapt", p.beta_adapt)}
+    _, adapt_decay = _decay_form(p.dt, p.tau_adapt, ("tau_adapt",), dtype)
+    scalars = {**_membrane(p, dtype), "adapt_decay": adapt_decay}
+    consts = {"v_reset": _number("v_reset", p.v_reset), "beta_adapt": _number("beta_adapt", p.beta_adapt)}
     return KernelSpec(**opts, scalars=scalars, consts=consts)
 
 

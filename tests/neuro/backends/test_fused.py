@@ -121,7 +121,7 @@ class _Custom(Surrogate):
         return torch.ones_like(x)
 
 
-@pytest.mark.parametrize("case", ["float16", "per_neuron", "custom_surrogate", "v_leak_grad", "cuda_like"])
+@pytest.mark.parametrize("case", ["float16", "per_neuron", "custom_surrogate", "v_reset_grad", "cuda_like"])
 def test_unsupported_inputs_fall_back(case):
     from neuro.backends.fused import why_not
     from neuro.neurons.lif import LIFParameters, LIFState, lif_step
@@ -135,8 +135,8 @@ def test_unsupported_inputs_fall_back(case):
         params = params._replace(v_threshold=torch.full((3,), 0.5))
     elif case == "custom_surrogate":
         params = params._replace(surrogate=_Custom())
-    elif case == "v_leak_grad":
-        params = params._replace(v_leak=torch.tensor(0.1, requires_grad=True))
+    elif case == "v_reset_grad":
+        params = params._replace(v_reset=torch.tensor(0.1, requires_grad=True))
     else:
         x = x.to("meta")
     reason = why_not(lif_step, x, state, params)
@@ -174,10 +174,29 @@ def test_float64_gradcheck_of_the_smooth_paths():
         x = (torch.rand(6, 5, dtype=torch.float64) * 0.9).requires_grad_()
         v0 = (torch.rand(5, dtype=torch.float64) * 0.5).requires_grad_()
         i0 = torch.zeros(5, dtype=torch.float64)
-        scalars = [spec.scalars[k].clone().requires_grad_() for k in ("alpha", "gain", "v_threshold")]
+        names = ("decay", "leak", "gain", "v_threshold")
+        scalars = [spec.scalars[k].clone().requires_grad_() for k in names]
 
-        def final_state(x, v0, alpha, gain, vth, spec=spec, i0=i0):
+        def final_state(x, v0, decay, leak, gain, vth, spec=spec, i0=i0):
             zero = torch.zeros((), dtype=torch.float64)
-            return _LIFSequence.apply(spec, False, x, v0, i0, alpha, gain, vth, zero, zero)[1]
+            return _LIFSequence.apply(spec, False, x, v0, i0, decay, leak, gain, vth, zero, zero)[1]
 
         assert torch.autograd.gradcheck(final_state, (x, v0, *scalars))
+
+
+def test_gradients_reach_scalar_tensors_v_leak_r_tau():
+    """Scalars the modules keep as constants may still be tensors that need grad in functional use."""
+    from neuro.backends import fused, reference
+    from neuro.neurons.lif import LIFParameters, LIFState, lif_step
+
+    x = _input(shape=(8, 2, 5))
+    grads = []
+    for op in (reference.run_steps, fused.run):
+        leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.2, 1.3, 4e-3, 0.9)]
+        v_leak, r, tau, vth = leaves
+        params = LIFParameters(tau_mem=tau, v_threshold=vth, v_leak=v_leak, r=r)
+        out, state, _ = op(lif_step, x, LIFState(torch.zeros(2, 5, dtype=torch.float64)), params, False)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum() + state.v.sum()
+        grads.append(torch.autograd.grad(loss, leaves))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
