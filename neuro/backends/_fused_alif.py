@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _numba_alif as nk
+from neuro.backends._parallel import blocks, run_blocks
 from neuro.backends._spec import KernelSpec
 
 __all__ = ["run_alif"]
@@ -23,13 +24,11 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype, record: bool
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> np.ndarray:
     decay, leak, gain, vth, adecay = (float(s) for s in scalars)
     k = spec.consts
-    c = np.array([decay, leak, gain, vth, adecay, k["v_reset"], k["beta_adapt"]],
-                 dtype=np.float32 if dtype == torch.float32 else np.float64)
-    return c, np.array([spec.reset, spec.detach, record], dtype=np.int64)
+    return np.array([decay, leak, gain, vth, adecay, k["v_reset"], k["beta_adapt"]],
+                    dtype=np.float32 if dtype == torch.float32 else np.float64)
 
 
 class _ALIFSequence(torch.autograd.Function):
@@ -38,12 +37,13 @@ class _ALIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, a0: Tensor, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
-        c, f = _constants(spec, scalars, x.dtype, record)
+        c = _constants(spec, scalars, x.dtype)
         out, v_out, a_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(a0)
         v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
         a_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
-        nk.alif_forward(_np(x), _np(v0), _np(a0), c, f, _np(out), _np(v_out), _np(a_out), _np(v_seq), _np(a_seq))
-        ctx.spec, ctx.c, ctx.f = spec, c, f
+        run_blocks(nk.forward_kernel(spec.reset, record), x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(a0), c,
+                   _np(out), _np(v_out), _np(a_out), _np(v_seq), _np(a_seq), work=x.numel())
+        ctx.spec, ctx.c = spec, c
         ctx.save_for_backward(x, v0, a0)
         ctx.mark_non_differentiable(v_seq, a_seq)
         return out, v_out, a_out, v_seq, a_seq
@@ -58,12 +58,13 @@ class _ALIFSequence(torch.autograd.Function):
         g_a = torch.zeros_like(a0) if g_a is None else g_a.contiguous()
         g_x, g_v0, g_a0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(a0)
         bm = nk.backward_block(x.shape[0])
-        partial = np.zeros(((x.shape[1] + bm - 1) // bm, 5), dtype=np.float64)
-        sg = np.array([spec.surrogate, spec.sg_a, spec.sg_b], dtype=ctx.c.dtype)
-        nk.alif_backward(_np(x), _np(v0), _np(a0), ctx.c, ctx.f, sg, bm, _np(g_out), _np(g_v), _np(g_a),
-                         _np(g_x), _np(g_v0), _np(g_a0), partial)
-        sums = partial.sum(axis=0)
+        partial = np.zeros((blocks(x.shape[1], bm), 5), dtype=np.float64)
+        sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=ctx.c.dtype)
         need = ctx.needs_input_grad
+        kernel = nk.backward_kernel(spec.reset, spec.detach, spec.surrogate, any(need[5:]))
+        run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(a0), ctx.c, sg, _np(g_out), _np(g_v), _np(g_a),
+                   _np(g_x), _np(g_v0), _np(g_a0), partial, work=x.numel())
+        sums = partial.sum(axis=0)
         g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_a0 if need[4] else None,
                 *g_scalars)

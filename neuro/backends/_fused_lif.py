@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _numba_lif as nk
+from neuro.backends._parallel import blocks, run_blocks
 from neuro.backends._spec import KernelSpec
 
 __all__ = ["run_lif_family"]
@@ -26,13 +27,15 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
+def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> np.ndarray:
     decay, leak, gain, vth, syn_decay, gain_syn = (float(s) for s in scalars)
-    c = np.array([decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn],
-                 dtype=np.float32 if dtype == torch.float32 else np.float64)
-    f = np.array([spec.reset, spec.delayed, spec.detach, spec.consts.get("no_leak", 0.0) > 0,
-                  "syn_decay" in spec.scalars, 0], dtype=np.int64)
-    return c, f
+    return np.array([decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn],
+                    dtype=np.float32 if dtype == torch.float32 else np.float64)
+
+
+def _flags(spec: KernelSpec) -> tuple[int, bool, bool, bool]:
+    """``(reset, delayed, no_leak, cuba)``."""
+    return spec.reset, spec.delayed, spec.consts.get("no_leak", 0.0) > 0, "syn_decay" in spec.scalars
 
 
 class _LIFSequence(torch.autograd.Function):
@@ -41,13 +44,15 @@ class _LIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
-        c, f = _constants(spec, scalars, x.dtype)
-        f[5] = record
+        c = _constants(spec, scalars, x.dtype)
+        reset, delayed, no_leak, cuba = _flags(spec)
         out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
         v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
-        i_seq = torch.empty_like(x) if record and f[4] else x.new_empty(1, 1)
-        nk.lif_forward(_np(x), _np(v0), _np(i0), c, f, _np(out), _np(v_out), _np(i_out), _np(v_seq), _np(i_seq))
-        ctx.spec, ctx.c, ctx.f = spec, c, f
+        i_seq = torch.empty_like(x) if record and cuba else x.new_empty(1, 1)
+        kernel = nk.forward_kernel(reset, delayed, no_leak, cuba, record)
+        run_blocks(kernel, x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(out), _np(v_out), _np(i_out),
+                   _np(v_seq), _np(i_seq), work=x.numel())
+        ctx.spec, ctx.c = spec, c
         ctx.save_for_backward(x, v0, i0)
         ctx.mark_non_differentiable(v_seq, i_seq)
         return out, v_out, i_out, v_seq, i_seq
@@ -62,12 +67,14 @@ class _LIFSequence(torch.autograd.Function):
         g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
         g_x, g_v0, g_i0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
         bm = nk.backward_block(x.shape[0])
-        partial = np.zeros(((x.shape[1] + bm - 1) // bm, 6), dtype=np.float64)
-        sg = np.array([spec.surrogate, spec.sg_a, spec.sg_b], dtype=ctx.c.dtype)
-        nk.lif_backward(_np(x), _np(v0), _np(i0), ctx.c, ctx.f, sg, bm, _np(g_out), _np(g_v), _np(g_i),
-                        _np(g_x), _np(g_v0), _np(g_i0), partial)
-        sums = partial.sum(axis=0)
+        partial = np.zeros((blocks(x.shape[1], bm), 6), dtype=np.float64)
+        sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=ctx.c.dtype)
+        reset, delayed, no_leak, cuba = _flags(spec)
         need = ctx.needs_input_grad
+        kernel = nk.backward_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, any(need[5:]))
+        run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(i0), ctx.c, sg, _np(g_out), _np(g_v), _np(g_i),
+                   _np(g_x), _np(g_v0), _np(g_i0), partial, work=x.numel())
+        sums = partial.sum(axis=0)
         g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)

@@ -1,221 +1,250 @@
 """Numba kernels of the LIF family (LIF, PLIF, IF, CubaLIF): a whole sequence per call.
 
-Arrays are time-major ``(T, N)`` (``N`` = every neuron of every sample); neurons are processed in
-blocks of :data:`BLOCK`, in parallel, with the time loop inside, so the membrane stays in cache
-and the input is read and the spikes written exactly once. The forward arithmetic repeats the
-reference step's float operations in the same order (spikes are bit-identical to
-:func:`~neuro.neurons.lif.lif_step`).
+Arrays are time-major ``(T, N)`` (``N`` = every neuron of every sample). A kernel processes blocks
+``[b0, b1)`` of ``bs`` neurons with the time loop inside, so the membrane stays in cache and the
+input is read and the spikes written exactly once; :func:`~neuro.backends._parallel.run_blocks`
+spreads the blocks over threads. Each option combination gets its own kernel (the options are
+compile-time constants, so the inner loop has no branches on them and vectorises); kernels compile
+on first use and are cached on disk by numba.
 
-Backward recomputes the forward pass per block into a block-local buffer (only the input is kept
-between forward and backward: no membrane or spike sequence is stored), then runs the adjoint
-recurrence backwards in time. Per-block partial sums of the scalar gradients come back in
-``partial`` (summed by the caller in a fixed order, so results are deterministic).
-
-Codes: ``reset`` 0 hard, 1 subtract, 2 none; ``surrogate`` as in :mod:`neuro.backends._spec`.
 The membrane update is ``h = decay * v + leak + gain * x`` (``v + gain * x`` for IF), the synaptic
-current ``i = syn_decay * i + gain_syn * x``. ``c`` holds ``decay, leak, gain, v_threshold, v_reset,
-syn_decay, gain_syn`` in the input dtype; ``f`` holds ``reset, delayed, detach, no_leak, cuba, record``.
+current ``i = syn_decay * i + gain_syn * x``, with the same float operations in the same order as the
+reference step, so spikes are bit-identical to it. ``c`` holds ``decay, leak, gain, v_threshold,
+v_reset, syn_decay, gain_syn`` in the input dtype. Reset codes: 0 hard, 1 subtract, 2 none.
+
+The backward recomputes the forward pass of its block into a block-local buffer (nothing per time
+step is stored between forward and backward), then runs the adjoint recurrence backwards in time.
+Per-block partial sums of the scalar gradients go to ``partial[block]`` (summed by the caller in a
+fixed order: deterministic).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-__all__ = ["BLOCK", "backward_block", "lif_backward", "lif_forward", "surrogate_grad"]
+__all__ = ["BLOCK", "backward_block", "backward_kernel", "forward_kernel", "surrogate_constants", "surrogate_grad"]
 
-#: Neurons per parallel block.
+#: Neurons per forward block.
 BLOCK = 2048
 
 
-@njit(inline="always", cache=True)
-def surrogate_grad(z, kind, a, b):
-    """d spike / d z of the surrogate ``kind`` (same formulas as :mod:`neuro.core.surrogate`)."""
+def surrogate_constants(kind: int, a: float, b: float) -> tuple[float, float]:
+    """The two constants :func:`surrogate_grad` uses, computed in double as the reference computes them
+    (the kernels cast them to the input dtype, like torch casts a Python scalar)."""
+    if kind == 0:  # ATan: (a/2) / (1 + (pi/2 a z)^2)
+        return math.pi / 2 * a, a / 2
+    if kind == 4:  # Rectangular: height * [|z| < width/2]
+        return a / 2, b
+    if kind == 5:  # Erf: a/sqrt(pi) exp(-(a z)^2)
+        return a, a / math.sqrt(math.pi)
+    return a, 0.0  # Sigmoid alpha, FastSigmoid slope, Triangle width
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def surrogate_grad(z, kind, k1, k2, one, zero):
+    """d spike / d z of the surrogate ``kind`` (formulas of :mod:`neuro.core.surrogate`), in ``z``'s dtype."""
     if kind == 0:  # ATan
-        u = (math.pi / 2) * a * z
-        return (a / 2) / (1 + u * u)
+        u = k1 * z
+        return k2 / (one + u * u)
     if kind == 1:  # Sigmoid
-        s = 1.0 / (1.0 + math.exp(-a * z))
-        return a * s * (1 - s)
+        s = one / (one + math.exp(-(k1 * z)))
+        return k1 * s * (one - s)
     if kind == 2:  # FastSigmoid
-        d = a * abs(z) + 1.0
-        return 1.0 / (d * d)
+        d = k1 * abs(z) + one
+        return one / (d * d)
     if kind == 3:  # Triangle
-        return max(1.0 - abs(z) / a, 0.0) / a
+        return max(one - abs(z) / k1, zero) / k1
     if kind == 4:  # Rectangular
-        return b if abs(z) < a / 2 else 0.0
-    return a / math.sqrt(math.pi) * math.exp(-((a * z) ** 2))  # Erf
-
-
-@njit(inline="always", cache=True)
-def _charge(v, x, decay, leak, gain, no_leak):
-    if no_leak:
-        return v + gain * x
-    return decay * v + leak + gain * x
-
-
-@njit(parallel=True, cache=True)
-def lif_forward(x, v0, i0, c, f, out, v_out, i_out, v_seq, i_seq):
-    """Spikes ``out`` and final state ``v_out`` (``i_out``) of a whole sequence; ``v_seq``/``i_seq`` when recording."""
-    t_len, n = x.shape
-    decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
-    reset, delayed, no_leak, cuba, record = f[0], f[1], f[3], f[4], f[5]
-    zero = x.dtype.type(0)
-    one = x.dtype.type(1)
-    blocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(blocks):
-        lo = blk * BLOCK
-        hi = min(n, lo + BLOCK)
-        v = v0[lo:hi].copy()
-        cur = i0[lo:hi].copy()
-        for t in range(t_len):
-            xt = x[t, lo:hi]
-            ot = out[t, lo:hi]
-            for j in range(hi - lo):
-                inp = xt[j]
-                if cuba:
-                    cur[j] = syn_decay * cur[j] + gain_syn * inp
-                    inp = cur[j]
-                vj = v[j]
-                after = zero
-                if delayed:
-                    if vj - vth >= zero:  # last step's spike, reset now (snnTorch timing)
-                        if reset == 0:
-                            vj = v_reset
-                        elif reset == 1:
-                            after = -vth
-                h = _charge(vj, inp, decay, leak, gain, no_leak)
-                if delayed and reset == 1:
-                    h = h + after
-                fired = h - vth >= zero
-                ot[j] = one if fired else zero
-                if delayed or not fired or reset == 2:
-                    v[j] = h
-                elif reset == 0:
-                    v[j] = v_reset
-                else:
-                    v[j] = h - vth
-            if record:
-                v_seq[t, lo:hi] = v
-                if cuba:
-                    i_seq[t, lo:hi] = cur
-        v_out[lo:hi] = v
-        i_out[lo:hi] = cur
+        return k2 if abs(z) < k1 else zero
+    return k2 * math.exp(-((k1 * z) * (k1 * z)))  # Erf
 
 
 def backward_block(t_len: int) -> int:
-    """Neurons per block of :func:`lif_backward`: its T x block buffers stay in the L2 cache."""
+    """Neurons per backward block: its T x block buffers stay in the L2 cache."""
     return max(16, min(BLOCK, 32768 // max(t_len, 1)))
 
 
-@njit(inline="always", cache=True)
-def _after_step(h, vth, v_reset, reset, delayed):
-    """The state a step leaves behind, given its charged membrane ``h``."""
-    if delayed or reset == 2 or h - vth < 0:
-        return h
-    if reset == 0:
-        return v_reset
-    return h - vth
+@functools.cache
+def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record: bool) -> Callable[..., None]:
+    """``kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, b0, b1, bs)`` for these options.
 
+    Writes the spikes ``out``, the final state ``v_out`` (``i_out``) and, when ``record``, every
+    step's state into ``v_seq`` (``i_seq``).
+    """
 
-@njit(parallel=True, cache=True)
-def lif_backward(x, v0, i0, c, f, sg, bm, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial):
-    """Adjoint pass. ``partial[block]`` gets d/d(decay, leak, gain, v_threshold, syn_decay, gain_syn) of the block."""
-    t_len, n = x.shape
-    decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
-    reset, delayed, detach, no_leak, cuba = f[0], f[1], f[2], f[3], f[4]
-    kind, sa, sb = int(sg[0]), sg[1], sg[2]
-    zero = x.dtype.type(0)
-    one = x.dtype.type(1)
-    dh_dv = one if no_leak else decay
-    blocks = (n + bm - 1) // bm
-    for blk in prange(blocks):
-        lo = blk * bm
-        hi = min(n, lo + bm)
-        m = hi - lo
-        hs = np.empty((t_len, m), x.dtype)  # charged membrane h_t, recomputed
-        ins = np.empty((t_len if cuba else 1, m if cuba else 1), x.dtype)  # synaptic current i_t
-        v = v0[lo:hi].copy()
-        cur = i0[lo:hi].copy()
-        for t in range(t_len):
-            for j in range(m):
-                inp = x[t, lo + j]
-                if cuba:
-                    cur[j] = syn_decay * cur[j] + gain_syn * inp
-                    inp = cur[j]
-                    ins[t, j] = inp
-                vj = v[j]
-                h_extra = zero
-                if delayed and vj - vth >= zero:
-                    if reset == 0:
+    @njit(nogil=True, cache=True, error_model="numpy")
+    def kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, b0, b1, bs):
+        t_len, n = x.shape
+        decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        zero = x.dtype.type(0)
+        one = x.dtype.type(1)
+        for blk in range(b0, b1):
+            lo = blk * bs
+            hi = min(n, lo + bs)
+            v = v0[lo:hi].copy()
+            cur = i0[lo:hi].copy()
+            for t in range(t_len):
+                xt = x[t, lo:hi]
+                ot = out[t, lo:hi]
+                for j in range(hi - lo):
+                    inp = xt[j]
+                    if cuba:
+                        cur[j] = syn_decay * cur[j] + gain_syn * inp
+                        inp = cur[j]
+                    vj = v[j]
+                    if delayed and reset == 0 and vj - vth >= zero:  # last step's spike resets now
                         vj = v_reset
-                    elif reset == 1:
-                        h_extra = -vth
-                h = _charge(vj, inp, decay, leak, gain, no_leak)
-                if delayed and reset == 1:
-                    h = h + h_extra
-                hs[t, j] = h
-                v[j] = _after_step(h, vth, v_reset, reset, delayed)
-        gv = g_vt[lo:hi].copy()
-        gi = g_it[lo:hi].copy()
-        acc_decay = 0.0
-        acc_leak = 0.0
-        acc_gain = 0.0
-        acc_vth = 0.0
-        acc_sdecay = 0.0
-        acc_gsyn = 0.0
-        for t in range(t_len - 1, -1, -1):
-            for j in range(m):
-                h = hs[t, j]
-                if t == 0:
-                    state = v0[lo + j]
-                else:
-                    state = _after_step(hs[t - 1, j], vth, v_reset, reset, delayed)
-                fired_prev = delayed and state - vth >= zero
-                vdec = v_reset if fired_prev and reset == 0 else state
-                z = h - vth
-                d = x.dtype.type(surrogate_grad(z, kind, sa, sb))
-                go = g_out[t, lo + j]
-                gvj = gv[j]
-                if delayed:  # the state is h itself; its reset happens at the next step
-                    gh = go * d + gvj
-                    g_th = -go * d
-                    if reset == 1 and fired_prev:
-                        g_th -= gh
-                else:
-                    s = one if z >= zero else zero
-                    if reset == 0:
-                        dv_dh, dv_ds, dv_dth = one - s, v_reset - h, zero
-                    elif reset == 1:
-                        dv_dh, dv_ds, dv_dth = one, -vth, -s
+                    if no_leak:
+                        h = vj + gain * inp
                     else:
-                        dv_dh, dv_ds, dv_dth = one, zero, zero
-                    gs = go if detach else go + gvj * dv_ds
-                    gh = gs * d + gvj * dv_dh
-                    g_th = -gs * d + gvj * dv_dth
-                acc_vth += g_th
-                inp = ins[t, j] if cuba else x[t, lo + j]
-                acc_gain += gh * inp
-                if not no_leak:
-                    acc_decay += gh * vdec
-                    acc_leak += gh
-                gv[j] = zero if fired_prev and reset == 0 else gh * dh_dv
-                if cuba:
-                    gcur = gh * gain + gi[j]
-                    prev_i = i0[lo + j] if t == 0 else ins[t - 1, j]
-                    acc_sdecay += gcur * prev_i
-                    acc_gsyn += gcur * x[t, lo + j]
-                    g_x[t, lo + j] = gcur * gain_syn
-                    gi[j] = gcur * syn_decay
-                else:
-                    g_x[t, lo + j] = gh * gain
-        g_v0[lo:hi] = gv
-        g_i0[lo:hi] = gi
-        partial[blk, 0] = acc_decay
-        partial[blk, 1] = acc_leak
-        partial[blk, 2] = acc_gain
-        partial[blk, 3] = acc_vth
-        partial[blk, 4] = acc_sdecay
-        partial[blk, 5] = acc_gsyn
+                        h = decay * vj + leak + gain * inp
+                    if delayed and reset == 1 and vj - vth >= zero:
+                        h = h + (-vth)
+                    fired = h - vth >= zero
+                    ot[j] = one if fired else zero
+                    if delayed or reset == 2:
+                        v[j] = h
+                    elif reset == 0:
+                        v[j] = v_reset if fired else h
+                    else:
+                        v[j] = h - vth if fired else h
+                if record:
+                    v_seq[t, lo:hi] = v
+                    if cuba:
+                        i_seq[t, lo:hi] = cur
+            v_out[lo:hi] = v
+            i_out[lo:hi] = cur
+
+    return kernel
+
+
+@functools.cache
+def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba: bool, surrogate: int,
+                    scalar_grads: bool) -> Callable[..., None]:
+    """``kernel(x, v0, i0, c, sg, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial, b0, b1, bs)``.
+
+    ``sg`` holds :func:`surrogate_constants` in the input dtype; with ``scalar_grads``, ``partial[block]`` receives
+    d/d(decay, leak, gain, v_threshold, syn_decay, gain_syn) of that block (per-neuron accumulators,
+    so the inner loop still vectorises).
+    """
+
+    @njit(nogil=True, cache=True, error_model="numpy")
+    def kernel(x, v0, i0, c, sg, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial, b0, b1, bs):
+        t_len, n = x.shape
+        decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        k1, k2 = sg[0], sg[1]
+        zero = x.dtype.type(0)
+        one = x.dtype.type(1)
+        dh_dv = one if no_leak else decay
+        # block-local buffers, allocated once per call (not per block: large mallocs page-fault every time)
+        hs_buf = np.empty((t_len, bs), x.dtype)  # charged membrane h_t, recomputed
+        vs_buf = np.empty((t_len, bs), x.dtype)  # state entering step t (before a delayed reset)
+        ins_buf = np.empty((t_len if cuba else 1, bs if cuba else 1), x.dtype)  # synaptic current i_t
+        acc_buf = np.empty((6, bs if scalar_grads else 1))  # per neuron: decay, leak, gain, v_th, syn_decay, gain_syn
+        for blk in range(b0, b1):
+            lo = blk * bs
+            hi = min(n, lo + bs)
+            m = hi - lo
+            hs = hs_buf[:, :m]
+            vs = vs_buf[:, :m]
+            ins = ins_buf[:, :m] if cuba else ins_buf
+            v = v0[lo:hi].copy()
+            cur = i0[lo:hi].copy()
+            for t in range(t_len):
+                xt = x[t, lo:hi]
+                ht = hs[t]
+                vt = vs[t]
+                it = ins[t] if cuba else ins[0]
+                for j in range(m):
+                    inp = xt[j]
+                    if cuba:
+                        cur[j] = syn_decay * cur[j] + gain_syn * inp
+                        inp = cur[j]
+                        it[j] = inp
+                    vj = v[j]
+                    vt[j] = vj
+                    if delayed and reset == 0 and vj - vth >= zero:
+                        vj = v_reset
+                    if no_leak:
+                        h = vj + gain * inp
+                    else:
+                        h = decay * vj + leak + gain * inp
+                    if delayed and reset == 1 and vj - vth >= zero:
+                        h = h + (-vth)
+                    ht[j] = h
+                    fired = h - vth >= zero
+                    if delayed or reset == 2:
+                        v[j] = h
+                    elif reset == 0:
+                        v[j] = v_reset if fired else h
+                    else:
+                        v[j] = h - vth if fired else h
+            gv = g_vt[lo:hi].copy()
+            gi = g_it[lo:hi].copy()
+            acc = acc_buf[:, :m] if scalar_grads else acc_buf
+            acc[:] = 0.0
+            for t in range(t_len - 1, -1, -1):
+                xt = x[t, lo:hi]
+                got = g_out[t, lo:hi]
+                gxt = g_x[t, lo:hi]
+                ht = hs[t]
+                vt = vs[t]
+                it = ins[t] if cuba else ins[0]
+                ip = (ins[t - 1] if t > 0 else i0[lo:hi]) if cuba else ins[0]
+                for j in range(m):
+                    h = ht[j]
+                    state = vt[j]
+                    fired_prev = delayed and state - vth >= zero
+                    z = h - vth
+                    d = surrogate_grad(z, surrogate, k1, k2, one, zero)
+                    go = got[j]
+                    gvj = gv[j]
+                    if delayed:  # the state is h itself; its reset happens at the next step
+                        gh = go * d + gvj
+                        g_th = -go * d
+                        if reset == 1 and fired_prev:
+                            g_th -= gh
+                    else:
+                        fired = z >= zero
+                        if reset == 0:
+                            dv_dh = zero if fired else one
+                            dv_ds = v_reset - h
+                            dv_dth = zero
+                        elif reset == 1:
+                            dv_dh = one
+                            dv_ds = -vth
+                            dv_dth = -one if fired else zero
+                        else:
+                            dv_dh, dv_ds, dv_dth = one, zero, zero
+                        gs = go if detach else go + gvj * dv_ds
+                        gh = gs * d + gvj * dv_dh
+                        g_th = -gs * d + gvj * dv_dth
+                    inp = it[j] if cuba else xt[j]
+                    if scalar_grads:
+                        acc[3, j] += g_th
+                        acc[2, j] += gh * inp
+                        if not no_leak:
+                            acc[0, j] += gh * (v_reset if fired_prev and reset == 0 else state)
+                            acc[1, j] += gh
+                    gv[j] = zero if fired_prev and reset == 0 else gh * dh_dv
+                    if cuba:
+                        gcur = gh * gain + gi[j]
+                        if scalar_grads:
+                            acc[4, j] += gcur * ip[j]
+                            acc[5, j] += gcur * xt[j]
+                        gxt[j] = gcur * gain_syn
+                        gi[j] = gcur * syn_decay
+                    else:
+                        gxt[j] = gh * gain
+            g_v0[lo:hi] = gv
+            g_i0[lo:hi] = gi
+            if scalar_grads:
+                for k in range(6):
+                    partial[blk, k] = acc[k].sum()
+
+    return kernel
