@@ -4,19 +4,20 @@ One kernel call runs all T steps of a layer (no per-step Python, no per-step ten
 backward recomputes the membrane from the saved input, so BPTT keeps nothing per time step beyond
 the layer's input. Operations:
 
-==============  =============================================  ===================================
-op              neurons                                        options handled
-==============  =============================================  ===================================
-``lif``         :class:`~neuro.neurons.LIF`                    hard/subtract/no reset, delayed
-``plif``        :class:`~neuro.neurons.PLIF`                   (snnTorch) timing, detach_reset,
-``if``          :class:`~neuro.neurons.IF`                     decay_input, learnable tau and
-``cuba_lif``    :class:`~neuro.neurons.CubaLIF`                threshold, every built-in surrogate
-``alif``        :class:`~neuro.neurons.ALIF`                   (immediate resets)
-==============  =============================================  ===================================
+================  ===========================================  =================================
+op                used by                                      options handled
+================  ===========================================  =================================
+``lif``           :class:`~neuro.neurons.LIF`                  hard/subtract/no reset, delayed
+``plif``          :class:`~neuro.neurons.PLIF`                 (snnTorch) timing, detach_reset,
+``if``            :class:`~neuro.neurons.IF`                   decay_input, learnable tau,
+``cuba_lif``      :class:`~neuro.neurons.CubaLIF`              threshold, v_leak, r; every
+``alif``          :class:`~neuro.neurons.ALIF`                 built-in surrogate
+``event_linear``  :class:`~neuro.layers.EventLinear`           any input values, float32/64
+================  ===========================================  =================================
 
-Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule, a
-parameter such as ``v_leak`` that requires grad) is declined
-by the op's ``supports`` and runs on the reference backend. Needs ``numba`` (``pip install
+Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
+a ``v_reset`` that requires grad, a step function the table does not list) is declined by the op's
+``supports`` and runs on the reference backend. Needs ``numba`` (``pip install
 neuro[fast]``); without it the backend reports itself unavailable and nothing else changes.
 
 Example:
@@ -44,7 +45,7 @@ from neuro.neurons.cuba_lif import cuba_lif_step
 from neuro.neurons.if_ import if_step
 from neuro.neurons.lif import lif_step
 
-__all__ = ["OPS", "availability", "why_not"]
+__all__ = ["OPS", "availability", "event_linear", "why_not"]
 
 
 def availability() -> str | None:
@@ -88,7 +89,23 @@ def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTup
     return run_lif_family(spec, x, state, record)
 
 
+def _event_supports(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> bool:
+    tensors = [x, weight] + ([] if bias is None else [bias])
+    return (x.dim() == 2 and weight.dim() == 2 and x.shape[1] == weight.shape[1] and x.numel() > 0
+            and all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
+            and x.dtype in (torch.float32, torch.float64))
+
+
+def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
+    """``x @ weight.T + bias`` gathering only the non-zero inputs, or ``None`` when ``x`` is denser than
+    ``max_density`` (see :mod:`neuro.backends._fused_event`)."""
+    from neuro.backends._fused_event import event_linear as run_event
+
+    return run_event(x, weight, bias, max_density)
+
+
 _NEURON = Impl(run, _supports)
 
 #: Operation name -> implementation.
-OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON}
+OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON,
+                        "event_linear": Impl(event_linear, _event_supports)}

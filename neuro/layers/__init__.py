@@ -1,5 +1,6 @@
 """Layers: encoders and (in their own modules) spiking building blocks."""
 
 from neuro.layers.encoding import ENCODERS, DirectEncoder, LatencyEncoder, PoissonEncoder
+from neuro.layers.event_linear import EventLinear
 
-__all__ = ["ENCODERS", "DirectEncoder", "LatencyEncoder", "PoissonEncoder"]
+__all__ = ["ENCODERS", "DirectEncoder", "EventLinear", "LatencyEncoder", "PoissonEncoder"]

@@ -30,23 +30,47 @@ def _input(dtype=torch.float64, shape=(11, 3, 9), seed=0):
     return (torch.randn(shape, generator=g, dtype=dtype) * 1.5 + 0.8)
 
 
-@pytest.mark.parametrize(("reset", "delayed", "detach", "decay"),
-                         list(itertools.product(RESETS, [False, True], [False, True], [False, True])))
+#: Option sets of the fast run: every reset rule, both timings, both detach settings, both input scalings
+#: (each option set is its own compiled kernel, so the full product runs under ``-m slow``).
+LIF_FAST = [("hard", False, False, True), ("hard", True, True, False), ("subtract", False, True, True),
+            ("subtract", True, False, False), ("none", False, False, False), ("none", True, True, True)]
+LIF_ALL = list(itertools.product(RESETS, [False, True], [False, True], [False, True]))
+SLOW = pytest.mark.slow
+
+
+def _lif(reset, delayed, detach, decay, **kw):
+    return LIF(tau_mem=5e-3, v_reset=-0.1, v_leak=0.05, reset=_reset(reset, delayed), detach_reset=detach,
+               decay_input=decay, learn_tau=True, learn_threshold=True, **kw).double()
+
+
+@pytest.mark.parametrize(("reset", "delayed", "detach", "decay"), LIF_FAST)
+def test_lif_matches_reference(reset, delayed, detach, decay):
+    assert_same(_lif(reset, delayed, detach, decay), _input(), "fused")
+
+
+@SLOW
+@pytest.mark.parametrize(("reset", "delayed", "detach", "decay"), LIF_ALL)
 def test_lif_matches_reference_every_option(reset, delayed, detach, decay):
-    lif = LIF(tau_mem=5e-3, v_reset=-0.1, v_leak=0.05, reset=_reset(reset, delayed), detach_reset=detach,
-              decay_input=decay, learn_tau=True, learn_threshold=True).double()
-    assert_same(lif, _input(), "fused")
+    assert_same(_lif(reset, delayed, detach, decay), _input(), "fused")
 
 
-@pytest.mark.parametrize(("reset", "delayed", "detach"), list(itertools.product(RESETS, [False, True], [False, True])))
-def test_cuba_lif_matches_reference(reset, delayed, detach):
-    cell = CubaLIF(tau_syn=4e-3, tau_mem=5e-3, reset=_reset(reset, delayed), detach_reset=detach,
+def _cuba(reset, delayed, detach):
+    return CubaLIF(tau_syn=4e-3, tau_mem=5e-3, reset=_reset(reset, delayed), detach_reset=detach,
                    learn_tau=True, learn_threshold=True, w_in=1.3).double()
-    assert_same(cell, _input(), "fused")
 
 
-@pytest.mark.parametrize(("reset", "detach"), list(itertools.product(RESETS, [False, True])))
-def test_plif_if_alif_match_reference(reset, detach):
+@pytest.mark.parametrize(("reset", "delayed", "detach"), [("hard", False, False), ("subtract", True, True)])
+def test_cuba_lif_matches_reference(reset, delayed, detach):
+    assert_same(_cuba(reset, delayed, detach), _input(), "fused")
+
+
+@SLOW
+@pytest.mark.parametrize(("reset", "delayed", "detach"), list(itertools.product(RESETS, [False, True], [False, True])))
+def test_cuba_lif_matches_reference_every_option(reset, delayed, detach):
+    assert_same(_cuba(reset, delayed, detach), _input(), "fused")
+
+
+def _plif_if_alif(reset, detach):
     assert_same(PLIF(init_tau_mem=3e-3, reset=reset, detach_reset=detach, learn_threshold=True).double(),
                 _input(), "fused")
     assert_same(IF(v_threshold=1.2, r=0.7, reset=reset, detach_reset=detach, learn_threshold=True).double(),
@@ -55,9 +79,25 @@ def test_plif_if_alif_match_reference(reset, detach):
                      learn_tau=True, learn_threshold=True).double(), _input(), "fused")
 
 
+@pytest.mark.parametrize(("reset", "detach"), [("hard", False), ("subtract", True), ("none", False)])
+def test_plif_if_alif_match_reference(reset, detach):
+    _plif_if_alif(reset, detach)
+
+
+@SLOW
+@pytest.mark.parametrize(("reset", "detach"), list(itertools.product(RESETS, [False, True])))
+def test_plif_if_alif_match_reference_every_option(reset, detach):
+    _plif_if_alif(reset, detach)
+
+
 @pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
 def test_every_surrogate(surrogate):
     assert_same(LIF(tau_mem=3e-3, surrogate=surrogate, learn_threshold=True).double(), _input(), "fused")
+
+
+@SLOW
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+def test_every_surrogate_alif(surrogate):
     assert_same(ALIF(tau_mem=3e-3, surrogate=surrogate).double(), _input(), "fused")
 
 
@@ -68,9 +108,10 @@ def test_float32_spikes_bit_identical_and_grads_close():
 
 
 @given(t=st.integers(1, 7), shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
-       reset=st.sampled_from(RESETS), delayed=st.booleans(), detach=st.booleans(), decay=st.booleans(),
-       tau=st.floats(1.2e-3, 50e-3), threshold=st.floats(0.2, 2.0), seed=st.integers(0, 1000))
-def test_lif_shapes_and_options(t, shape, reset, delayed, detach, decay, tau, threshold, seed):
+       options=st.sampled_from(LIF_FAST), tau=st.floats(1.2e-3, 50e-3), threshold=st.floats(0.2, 2.0),
+       seed=st.integers(0, 1000))
+def test_lif_shapes_and_parameters(t, shape, options, tau, threshold, seed):
+    reset, delayed, detach, decay = options
     lif = LIF(tau_mem=tau, v_threshold=threshold, reset=_reset(reset, delayed), detach_reset=detach,
               decay_input=decay, learn_tau=True).double()
     assert_same(lif, _input(shape=(t, *shape), seed=seed), "fused", seed=seed)

@@ -1,0 +1,103 @@
+"""The event-driven linear operation: ``y = x W^T + b`` from the non-zero inputs only.
+
+Forward: compress ``x`` (M, K) to CSR and sum, for every row, the rows of ``W^T`` selected by its
+active inputs — ``F.embedding_bag(indices, W^T, offsets, mode="sum")``, whose CPU kernels
+(fbgemm) are built for exactly this gather. Weight gradient: the same gather on the transposed
+structure, ``dW^T[k] = sum of dy[r] over the rows r where input k is active``. Both cost ``nnz x N``
+additions instead of ``M x K x N`` multiply-adds; the input gradient, when needed, is the dense
+``dy @ W``.
+
+Saved for backward: the compressed input (``int64`` offsets, ``int64`` indices, values only when the
+input is not binary) instead of the dense float input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from neuro.backends import _numba_event as nk
+from neuro.backends._parallel import blocks, run_blocks
+
+__all__ = ["event_linear", "row_counts", "to_csr"]
+
+
+def row_counts(x: Tensor) -> tuple[np.ndarray, bool]:
+    """Non-zeros per row of a contiguous 2-D CPU tensor, and whether it is binary (one parallel pass)."""
+    a = x.detach().numpy()
+    m, k = a.shape
+    counts = np.empty(m, dtype=np.int64)
+    nonbinary = np.zeros(blocks(m, nk.ROWS), dtype=np.int64)
+    run_blocks(nk.count_rows, m, nk.ROWS, a, counts, nonbinary, work=m * k)
+    return counts, not nonbinary.any()
+
+
+def to_csr(x: Tensor, counts: np.ndarray, binary: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``(offsets (M+1), indices (nnz), values (nnz) or None)`` of ``x`` given its :func:`row_counts`."""
+    a = x.detach().numpy()
+    m, k = a.shape
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, dtype=np.int64)
+    values = np.empty(nnz if not binary else 1, dtype=a.dtype)
+    run_blocks(nk.fill_csr, m, nk.ROWS, a, indptr, indices, values, not binary, work=m * k)
+    return torch.from_numpy(indptr), torch.from_numpy(indices), None if binary else torch.from_numpy(values)
+
+
+def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
+            ) -> tuple[Tensor, Tensor, Tensor | None]:
+    nnz = indices.shape[0]
+    colptr = np.empty(k + 1, dtype=np.int64)
+    rows = np.empty(nnz, dtype=np.int64)
+    store = values is not None
+    vals = values.numpy() if store else np.empty(1, dtype=np.float32)
+    col_values = np.empty(nnz if store else 1, dtype=vals.dtype)
+    nk.csr_to_csc(indptr.numpy(), indices.numpy(), vals, store, k, colptr, rows, col_values)
+    return torch.from_numpy(colptr), torch.from_numpy(rows), torch.from_numpy(col_values) if store else None
+
+
+def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None) -> Tensor:
+    """``out[b] = sum_p values[p] * table[indices[p]]`` for ``p`` in bag ``b`` (``offsets`` has one extra end)."""
+    return F.embedding_bag(indices, table, offsets[:-1], mode="sum", per_sample_weights=values)
+
+
+class _EventLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, counts: np.ndarray, binary: bool
+                ) -> Tensor:
+        indptr, indices, values = to_csr(x, counts, binary)
+        y = _gather(indices, weight.detach().t().contiguous(), indptr, values)  # (M, N)
+        if bias is not None:
+            y += bias.detach()
+        ctx.csr = (indptr, indices, values)
+        ctx.k = x.shape[1]
+        ctx.save_for_backward(weight)
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:
+        (weight,) = ctx.saved_tensors
+        gy = gy.contiguous()
+        gx = gy @ weight if ctx.needs_input_grad[0] else None
+        gw = None
+        if ctx.needs_input_grad[1]:
+            colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)
+            gw = _gather(rows, gy, colptr, col_values).t()  # (K, N) -> (N, K)
+        gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return gx, gw, gb, None, None
+
+
+def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
+    """``x @ weight.T + bias`` for a 2-D ``x`` by gathering, or ``None`` when ``x`` is denser than ``max_density``."""
+    x = x.contiguous()
+    counts, binary = row_counts(x)
+    if counts.sum() > max_density * x.numel():
+        return None
+    return _EventLinear.apply(x, weight, bias, counts, binary)
