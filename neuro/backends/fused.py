@@ -13,6 +13,7 @@ op                used by                                      options handled
 ``cuba_lif``      :class:`~neuro.neurons.CubaLIF`              threshold, v_leak, r; every
 ``alif``          :class:`~neuro.neurons.ALIF`                 built-in surrogate
 ``event_linear``  :class:`~neuro.layers.EventLinear`           any input values, float32/64
+``recurrent_lif`` :class:`~neuro.layers.RecurrentLIF`          inference, immediate resets
 ================  ===========================================  =================================
 
 Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
@@ -45,7 +46,7 @@ from neuro.neurons.cuba_lif import cuba_lif_step
 from neuro.neurons.if_ import if_step
 from neuro.neurons.lif import lif_step
 
-__all__ = ["OPS", "availability", "event_linear", "why_not"]
+__all__ = ["OPS", "availability", "event_linear", "recurrent_lif", "why_not"]
 
 
 def availability() -> str | None:
@@ -104,8 +105,48 @@ def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: fl
     return run_event(x, weight, bias, max_density)
 
 
+def _recurrent_supports(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tensor) -> bool:
+    try:
+        spec = lif_spec(params, x.dtype)
+        check_tensors(x, type(state)(*state), "cpu")
+    except Unsupported:
+        return False
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or any(t.requires_grad for t in state)
+        or any(t.requires_grad for t in spec.scalars.values()))
+    return (x.dim() == 3 and not spec.delayed and not needs_grad and weight.dtype == x.dtype
+            and weight.device.type == "cpu")
+
+
+def recurrent_lif(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tensor) -> tuple[Tensor, NamedTuple]:
+    """Inference of :class:`~neuro.layers.RecurrentLIF` on the event-driven kernel."""
+    import numpy as np
+
+    from neuro.backends._numba_recurrent import recurrent_kernel
+    from neuro.backends._parallel import run_blocks
+
+    spec = lif_spec(params, x.dtype)
+    w = weight.detach().t().contiguous()  # (pre, post): row j holds the synapses leaving neuron j
+    nz = w.nonzero()
+    colptr = torch.zeros(w.shape[0] + 1, dtype=torch.int64)
+    colptr[1:] = torch.cumsum(torch.bincount(nz[:, 0], minlength=w.shape[0]), 0)
+    rows, vals = nz[:, 1].contiguous(), w[nz[:, 0], nz[:, 1]].contiguous()
+    k = spec.scalars
+    c = np.array([float(k["decay"]), float(k["leak"]), float(k["gain"]), float(k["v_threshold"]),
+                  spec.consts["v_reset"]], dtype=x.detach().numpy().dtype)
+    x = x.detach().contiguous()
+    out = torch.empty_like(x)
+    v0 = state.v.detach().contiguous()
+    v_out = torch.empty_like(v0)
+    run_blocks(recurrent_kernel(spec.reset), x.shape[1], 1, x.numpy(), v0.numpy(),
+               state.s.detach().contiguous().numpy(), colptr.numpy(), rows.numpy(), vals.numpy(), c, out.numpy(),
+               v_out.numpy(), work=x.numel())
+    return out, type(state)(v_out, out[-1].clone() if x.shape[0] else state.s)
+
+
 _NEURON = Impl(run, _supports)
 
 #: Operation name -> implementation.
 OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON,
-                        "event_linear": Impl(event_linear, _event_supports)}
+                        "event_linear": Impl(event_linear, _event_supports),
+                        "recurrent_lif": Impl(recurrent_lif, _recurrent_supports)}

@@ -2,5 +2,6 @@
 
 from neuro.layers.encoding import ENCODERS, DirectEncoder, LatencyEncoder, PoissonEncoder
 from neuro.layers.event_linear import EventLinear
+from neuro.layers.recurrent import RecurrentLIF
 
-__all__ = ["ENCODERS", "DirectEncoder", "EventLinear", "LatencyEncoder", "PoissonEncoder"]
+__all__ = ["ENCODERS", "DirectEncoder", "EventLinear", "LatencyEncoder", "PoissonEncoder", "RecurrentLIF"]
