@@ -141,26 +141,26 @@ def cell(impl: str) -> Cell:
     raise ValueError(f"no single-step benchmark cell for {impl!r}")
 
 
-def neuron(impl: str, *, tau: float = 2.0, decay_input: bool = False, surrogate: str = "atan"
-           ) -> Callable[[Tensor], Tensor]:
+def neuron(impl: str, *, tau: float = 2.0, decay_input: bool = False, surrogate: str = "atan",
+           threshold: float = 1.0) -> Callable[[Tensor], Tensor]:
     """``fn(x) -> spikes`` of the benchmark neuron in ``impl`` over a ``(T, ...)`` current.
 
     ``tau=2, decay_input=True, surrogate="sigmoid"`` selects W5's node (the spike-driven transformer
     papers' ``MultiStepLIFNode(tau=2.0, detach_reset=True)``) for neuro, SpikingJelly and torch.
     """
-    w1_node = tau == 2.0 and not decay_input and surrogate == "atan"
+    w1_node = tau == 2.0 and not decay_input and surrogate == "atan" and threshold == 1.0
     if impl == "neuro":
         from neuro import LIF
 
         lif = LIF(tau_mem=tau * 1e-3, dt=1e-3, decay_input=decay_input, reset="hard", detach_reset=True,
-                  surrogate=surrogate)
+                  surrogate=surrogate, v_threshold=threshold)
         return lambda x: lif(x)[0]
     if impl == "spikingjelly":
         from spikingjelly.activation_based import neuron as sj_neuron
         from spikingjelly.activation_based import surrogate as sj_surrogate
 
         sg = sj_surrogate.ATan(alpha=2.0) if surrogate == "atan" else sj_surrogate.Sigmoid(alpha=4.0)
-        node = sj_neuron.LIFNode(tau=float(tau), decay_input=decay_input, v_threshold=1.0, v_reset=0.0,
+        node = sj_neuron.LIFNode(tau=float(tau), decay_input=decay_input, v_threshold=float(threshold), v_reset=0.0,
                                  surrogate_function=sg, detach_reset=True, step_mode="m")
 
         def run(x: Tensor) -> Tensor:
@@ -174,12 +174,13 @@ def neuron(impl: str, *, tau: float = 2.0, decay_input: bool = False, surrogate:
         spike = resolve_surrogate(surrogate)
 
         def step(xt: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-            h = (1.0 - 1.0 / tau) * v + xt / tau
-            s = spike(h - 1.0)
+            h = (1.0 - 1.0 / tau) * v + (xt / tau if decay_input else xt)
+            s = spike(h - threshold)
             return s, h * (1.0 - s.detach())
 
         return lambda x: _loop(step, x, torch.zeros_like(x[0]))
     if not w1_node:
-        raise ValueError(f"{impl} has no node with tau={tau}, decay_input={decay_input}, surrogate={surrogate}")
+        raise ValueError(f"{impl} has no benchmark node with tau={tau}, decay_input={decay_input}, "
+                         f"surrogate={surrogate}, threshold={threshold}")
     step, init = cell(impl)
     return lambda x: _loop(step, x, init(x[0]))

@@ -128,8 +128,10 @@ def mlp(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0) -> C
     """W1: ``in -> hidden -> out`` LIF MLP, sparse input spikes, one training step."""
     t, b, k, h, o = size["T"], size["B"], size["inputs"], size["hidden"], size["outputs"]
     layers = [("linear", k, h), ("lif",), ("linear", h, o), ("lif",)]
-    weights = _weights(layers, [(0.003, 0.06), (0.02, 0.15)], seed)
-    x = _spike_input((t, b, k), size.get("density_pct", 5) / 100, seed + 1)
+    density = size.get("density_pct", 5) / 100
+    active = max(1.0, k * density)  # input spikes per step: weights scaled to give ~20 % hidden firing
+    weights = _weights(layers, [(0.35 / active, 0.7 / active**0.5), (0.0, 1.0 / (0.2 * h) ** 0.5)], seed)
+    x = _spike_input((t, b, k), density, seed + 1)
     target = torch.arange(b) % o
     return _network_case(impl, layers, weights, x, target, dtype, True)
 
@@ -140,7 +142,7 @@ def conv_net(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0)
     side = ((hw - 4) // 2 - 4) // 2
     layers = [("conv", 2, 12, 5), ("lif",), ("pool", 2), ("conv", 12, 32, 5), ("lif",), ("pool", 2),
               ("flatten",), ("linear", 32 * side * side, 10), ("lif",)]
-    weights = _weights(layers, [(0.05, 0.25), (0.0, 0.12), (0.01, 0.12)], seed)
+    weights = _weights(layers, [(0.05, 0.25), (0.0, 0.12), (0.0, 0.06)], seed)
     x = _spike_input((t, b, 2, hw, hw), size.get("density_pct", 10) / 100, seed + 1)
     return _network_case(impl, layers, weights, x, torch.arange(b) % 10, dtype, True)
 

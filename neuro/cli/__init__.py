@@ -17,6 +17,7 @@ from neuro.errors import NeuroError
 COMMANDS: tuple[str, ...] = (
     "neuro.cli.run",
     "neuro.cli.doctor",
+    "neuro.cli.bench",
 )
 
 

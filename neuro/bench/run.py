@@ -1,0 +1,204 @@
+"""Run benchmark workloads: verify identical spikes, time round-robin, measure memory, report.
+
+:func:`run` returns (and :func:`markdown` formats) a JSON-able report: the machine, library
+versions, and per workload every implementation's median/min/max time, its spike mismatches
+against neuro (float64 run, and float32 run), and neuro's ratio to the fastest available peer
+against the goal.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuro.bench import WORKLOADS
+from neuro.bench.harness import spike_mismatches, stats, time_interleaved
+from neuro.bench.memory import measure
+from neuro.bench.peers import available, versions
+
+__all__ = ["DEFAULT_ORDER", "machine", "markdown", "run"]
+
+DEFAULT_ORDER = ("W1", "W2", "W3-fwd", "W3-train", "W4", "W5", "W1-mem", "data")
+_NAMES = {"neuro": "neuro", "snntorch": "snnTorch", "spikingjelly": "SpikingJelly", "norse": "Norse",
+          "torch": "plain torch"}
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, torch threads, OS and library versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(), "python": platform.python_version(), "versions": versions()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _verify(name: str, size: dict[str, int], impls: list[str], dtype: torch.dtype) -> dict[str, list[int]]:
+    spec = WORKLOADS[name]
+    ref = None
+    out: dict[str, list[int]] = {}
+    for impl in ["neuro", *[i for i in impls if i != "neuro"]]:
+        spikes = spec.build(impl, size, dtype, **spec.kwargs).spikes()
+        if ref is None:
+            ref = spikes
+        out[impl] = list(spike_mismatches(ref, spikes))
+        del spikes
+        gc.collect()
+    return out
+
+
+def _timed(name: str, size: dict[str, int], impls: list[str], repeats: int, warmup: int) -> dict[str, Any]:
+    spec = WORKLOADS[name]
+    cases = {impl: spec.build(impl, size, torch.float32, **spec.kwargs) for impl in impls}
+    samples = time_interleaved({impl: case.step for impl, case in cases.items()}, repeats, warmup)
+    del cases
+    gc.collect()
+    return {impl: stats(s).__dict__ for impl, s in samples.items()}
+
+
+def _ratio(values: dict[str, float], peers: tuple[str, ...]) -> tuple[str | None, float | None]:
+    present = {p: values[p] for p in peers if p in values}
+    if "neuro" not in values or not present:
+        return None, None
+    best = min(present, key=present.get)
+    return best, values["neuro"] / present[best]
+
+
+def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callable[[str], None]) -> dict[str, Any]:
+    spec = WORKLOADS[name]
+    size = spec.sizes[size_name]
+    impls = [i for i in spec.impls if i in available()]
+    log(f"{name}: {spec.title} [{size_name}] on {', '.join(impls)}")
+    mism64 = _verify(name, size, impls, torch.float64)
+    mism32 = _verify(name, size, impls, torch.float32)
+    for impl in impls:
+        d, n = mism64[impl]
+        log(f"  spikes vs neuro: {impl:13s} float64 {d}/{n} differ, float32 {mism32[impl][0]}/{n} differ")
+    identical = all(mism64[i][0] == 0 for i in impls)
+    timing = _timed(name, size, impls, repeats, warmup)
+    medians = {impl: t["median"] for impl, t in timing.items()}
+    best, ratio = _ratio(medians, spec.peers)
+    for impl in impls:
+        t = timing[impl]
+        log(f"  {impl:13s} median {t['median']:9.1f} ms  (min {t['min']:.1f}, max {t['max']:.1f})")
+    if ratio is not None:
+        log(f"  neuro / fastest peer ({best}) = {ratio:.3f}  goal <= {spec.goal:.3f}: "
+            f"{'met' if ratio <= spec.goal else 'MISSED'}")
+    return {"title": spec.title, "size": size, "spikes_identical": identical, "mismatch_float64": mism64,
+            "mismatch_float32": mism32, "time_ms": timing, "fastest_peer": best, "ratio": ratio, "goal": spec.goal,
+            "met": None if ratio is None else ratio <= spec.goal}
+
+
+def _memory(size_name: str, log: Callable[[str], None]) -> dict[str, Any]:
+    spec = WORKLOADS["W1"]
+    size = {**spec.sizes[size_name], "T": 64 if size_name == "full" else spec.sizes[size_name]["T"]}
+    log(f"W1-mem: peak training memory of W1 at T={size['T']} (fresh process per implementation)")
+    peak = {}
+    for impl in [i for i in spec.impls if i in available()]:
+        peak[impl] = measure("W1", impl, size)
+        shown = "failed" if peak[impl] is None else f"{peak[impl] / 2**20:.1f} MiB"
+        log(f"  {impl:13s} {shown}")
+    best, ratio = _ratio({k: v for k, v in peak.items() if v}, spec.peers)
+    if ratio is not None:
+        log(f"  neuro / lowest peer ({best}) = {ratio:.3f}  goal <= 0.5: {'met' if ratio <= 0.5 else 'MISSED'}")
+    return {"title": f"peak training memory, W1 at T={size['T']}", "size": size, "peak_bytes": peak,
+            "lowest_peer": best, "ratio": ratio, "goal": 0.5, "met": None if ratio is None else ratio <= 0.5}
+
+
+def _data(log: Callable[[str], None]) -> dict[str, Any]:
+    try:
+        from neuro.data.benchmark import nmnist_pipeline_benchmark
+    except ImportError:
+        msg = ("data-pipeline benchmark not run: neuro.data.benchmark is not on this branch yet (it comes "
+               "from the data engineer's branch `data`)")
+        log(msg)
+        return {"skipped": msg}
+    try:
+        result = nmnist_pipeline_benchmark()
+    except Exception as exc:  # missing recordings etc.: report, do not abort the other results
+        msg = f"data-pipeline benchmark failed: {type(exc).__name__}: {exc}"
+        log(msg)
+        return {"skipped": msg}
+    log(f"data: N-MNIST files -> frames: neuro {result['neuro_samples_per_s']:.0f} samples/s, tonic "
+        f"{result['tonic_samples_per_s']:.0f} samples/s, speed-up {result['speedup']:.2f}")
+    return result
+
+
+def _brian2(python: str, size: dict[str, int], log: Callable[[str], None]) -> dict[str, Any] | None:
+    script = Path(__file__).with_name("brian2_lsm.py")
+    try:
+        proc = subprocess.run([python, str(script), *(f"{k}={v}" for k, v in size.items())], capture_output=True,
+                              text=True, timeout=3600, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log(f"  Brian2 ({python}) failed: {exc}")
+        return None
+    import json
+
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    log(f"  Brian2 {result.get('version', '?')}: {result['samples_per_s']:.2f} samples/s")
+    return result
+
+
+def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, warmup: int = 1,
+        brian2_python: str | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the named workloads (default :data:`DEFAULT_ORDER`) and return the report."""
+    report: dict[str, Any] = {"machine": machine(), "size": size, "repeats": repeats, "results": {}}
+    log(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, torch threads "
+        f"{report['machine']['torch_threads']}; implementations: {', '.join(available())}")
+    for name in names or list(DEFAULT_ORDER):
+        if name == "W1-mem":
+            report["results"][name] = _memory(size, log)
+        elif name == "data":
+            report["results"][name] = _data(log)
+        else:
+            result = _workload(name, size, repeats, warmup, log)
+            if name == "W4" and brian2_python:
+                brian = _brian2(brian2_python, WORKLOADS["W4"].sizes[size], log)
+                if brian is not None:
+                    neuro_rate = WORKLOADS["W4"].sizes[size]["B"] / (result["time_ms"]["neuro"]["median"] / 1e3)
+                    brian["neuro_samples_per_s"] = neuro_rate
+                    brian["speedup"] = neuro_rate / brian["samples_per_s"]
+                    log(f"  neuro {neuro_rate:.1f} samples/s = {brian['speedup']:.0f}x Brian2 (goal >= 100x)")
+                result["brian2"] = brian
+            report["results"][name] = result
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The README table of a report."""
+    cols = ["snntorch", "spikingjelly", "norse", "torch", "neuro"]
+    lines = ["| workload | " + " | ".join(_NAMES[c] for c in cols) + " | neuro / fastest peer | goal |",
+             "|---" * (len(cols) + 3) + "|"]
+    for name, r in report["results"].items():
+        if "time_ms" in r:
+            cells = [f"{r['time_ms'][c]['median']:.0f} ms" if c in r["time_ms"] else "—" for c in cols]
+        elif "peak_bytes" in r:
+            cells = [f"{r['peak_bytes'][c] / 2**20:.0f} MiB" if r["peak_bytes"].get(c) else "—" for c in cols]
+        else:
+            continue
+        ratio = "—" if r.get("ratio") is None else f"{r['ratio']:.2f} ({'met' if r['met'] else 'missed'})"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} | ≤ {r['goal']:.2f} |")
+    m = report["machine"]
+    lines.append("")
+    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}; "
+                 f"medians of {report['repeats']} round-robin repeats; `neuro bench` (size {report['size']}).")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run(sys.argv[1:] or None)
