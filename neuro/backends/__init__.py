@@ -40,10 +40,11 @@ __all__ = ["AUTO_ORDER", "BACKEND_MODULES", "Impl", "available", "current", "res
 BACKEND_MODULES: dict[str, str] = {
     "reference": "neuro.backends.reference",
     "fused": "neuro.backends.fused",
+    "triton": "neuro.backends.triton_gpu",
 }
 
 #: Preference order of the automatic choice (fastest first; reference always last).
-AUTO_ORDER: tuple[str, ...] = ("fused", "reference")
+AUTO_ORDER: tuple[str, ...] = ("triton", "fused", "reference")
 
 
 @dataclass(frozen=True)
