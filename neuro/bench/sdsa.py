@@ -140,7 +140,7 @@ def _sj_to_tokens(s: Tensor) -> Tensor:
     return s.flatten(3).transpose(2, 3)
 
 
-def sdsa(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0) -> Case:
+def sdsa(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0, device: str = "cpu") -> Case:
     """W5 in one implementation (``"spikingjelly"``, ``"neuro"`` or ``"torch"``): forward + backward."""
     t, b, dim, heads, hw = size["T"], size["B"], size["dim"], size["heads"], size["hw"]
     torch.manual_seed(seed)
@@ -149,17 +149,17 @@ def sdsa(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0) -> 
     weights = {name: torch.randn(shape, generator=g, dtype=torch.float64) / shape[1] ** 0.5
                for name, shape in (("q", (dim, dim)), ("k", (dim, dim)), ("v", (dim, dim)), ("proj", (dim, dim)),
                                    ("fc1", (4 * dim, dim)), ("fc2", (dim, 4 * dim)))}
-    tokens = (torch.randn(t, b, hw * hw, dim, generator=g, dtype=torch.float64) * 1.5 + 0.8).to(dtype)
-    grad = torch.randn(t, b, hw * hw, dim, generator=g, dtype=torch.float64).to(dtype)
+    tokens = (torch.randn(t, b, hw * hw, dim, generator=g, dtype=torch.float64) * 1.5 + 0.8).to(device, dtype)
+    grad = torch.randn(t, b, hw * hw, dim, generator=g, dtype=torch.float64).to(device, dtype)
     if reference is not None:
-        block: nn.Module = reference.to(dtype)
+        block: nn.Module = reference.to(device, dtype)
         with torch.no_grad():
             for name, w in weights.items():
                 getattr(block, f"{name}_conv").weight.copy_(w.reshape(*w.shape, 1, 1))
         x = _to_sj_layout(tokens, hw).contiguous()
         g_out = _to_sj_layout(grad, hw).contiguous()
     else:
-        block = TokenBlock(dim, heads, impl).to(dtype)
+        block = TokenBlock(dim, heads, impl).to(device, dtype)
         with torch.no_grad():
             for name, w in weights.items():
                 getattr(block, name).weight.copy_(w)

@@ -94,11 +94,13 @@ def _forward(built: list[tuple[str, Any]], x: Tensor, record: dict[str, Tensor] 
 
 
 def _network_case(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]], x: Tensor,
-                  target: Tensor, dtype: torch.dtype, train: bool) -> Case:
+                  target: Tensor, dtype: torch.dtype, train: bool, device: str = "cpu") -> Case:
     built, modules = _build(impl, layers, weights, dtype)
+    for m in modules:
+        m.to(device)
     params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.SGD(params, lr=1e-3)
-    x = x.to(dtype)
+    x, target = x.to(device, dtype), target.to(device)
 
     def step() -> None:
         if not train:
@@ -124,7 +126,7 @@ def _spike_input(shape: tuple[int, ...], density: float, seed: int) -> Tensor:
     return (torch.rand(shape, generator=g) < density).double()
 
 
-def mlp(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0) -> Case:
+def mlp(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0, device: str = "cpu") -> Case:
     """W1: ``in -> hidden -> out`` LIF MLP, sparse input spikes, one training step."""
     t, b, k, h, o = size["T"], size["B"], size["inputs"], size["hidden"], size["outputs"]
     layers = [("linear", k, h), ("lif",), ("linear", h, o), ("lif",)]
@@ -133,10 +135,10 @@ def mlp(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0) -> C
     weights = _weights(layers, [(0.35 / active, 0.7 / active**0.5), (0.0, 1.0 / (0.2 * h) ** 0.5)], seed)
     x = _spike_input((t, b, k), density, seed + 1)
     target = torch.arange(b) % o
-    return _network_case(impl, layers, weights, x, target, dtype, True)
+    return _network_case(impl, layers, weights, x, target, dtype, True, device)
 
 
-def conv_net(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0) -> Case:
+def conv_net(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0, device: str = "cpu") -> Case:
     """W2: ``12c5-mp2-32c5-mp2-fc10`` LIF convnet on 2-channel event frames, one training step."""
     t, b, hw = size["T"], size["B"], size["hw"]
     side = ((hw - 4) // 2 - 4) // 2
@@ -144,14 +146,16 @@ def conv_net(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0)
               ("flatten",), ("linear", 32 * side * side, 10), ("lif",)]
     weights = _weights(layers, [(0.05, 0.25), (0.0, 0.12), (0.0, 0.06)], seed)
     x = _spike_input((t, b, 2, hw, hw), size.get("density_pct", 10) / 100, seed + 1)
-    return _network_case(impl, layers, weights, x, torch.arange(b) % 10, dtype, True)
+    return _network_case(impl, layers, weights, x, torch.arange(b) % 10, dtype, True, device)
 
 
-def lif_layer(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0, train: bool = False) -> Case:
+def lif_layer(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0, train: bool = False,
+              device: str = "cpu") -> Case:
     """W3: one LIF layer over ``(T, N)`` currents; forward, or forward + backward of a fixed gradient."""
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand((size["T"], size["N"]), generator=g, dtype=torch.float64) * 1.2 * input_scale(impl)).to(dtype)
-    grad = (torch.rand((size["T"], size["N"]), generator=g, dtype=torch.float64) - 0.5).to(dtype)
+    x = (torch.rand((size["T"], size["N"]), generator=g, dtype=torch.float64) * 1.2 * input_scale(impl))
+    grad = torch.rand((size["T"], size["N"]), generator=g, dtype=torch.float64) - 0.5
+    x, grad = x.to(device, dtype), grad.to(device, dtype)
     fn = neuron(impl)
     leaf = x.clone().requires_grad_(train)
 

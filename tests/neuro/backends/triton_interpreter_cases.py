@@ -77,3 +77,14 @@ def test_declined_inputs_fall_back():
         out, _ = alif(_x())
     with backends.use("reference"):
         torch.testing.assert_close(out, alif(_x())[0])
+
+
+def test_gpu_check_script_dry_run_on_cpu():
+    """The GPU session's script, run end to end on CPU tensors (the interpreter stands in for the GPU)."""
+    from neuro.bench.gpu_check import gpu_check
+
+    report = gpu_check(size="tiny", repeats=1, log=lambda _: None, device="cpu")
+    assert report["triton_vs_reference"] and set(report["triton_vs_reference"].values()) == {"pass"}
+    assert set(report["timing"]) == {"W1", "W3-fwd", "W3-train", "W5"}
+    for row in report["timing"].values():
+        assert all(d == 0 for d, _ in row["mismatch_float32"].values())
