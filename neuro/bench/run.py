@@ -42,7 +42,8 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     info = {"cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "python": platform.python_version(), "versions": versions()}
+            "platform": platform.platform(), "python": platform.python_version(), "versions": versions(),
+            "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1", "load_average": os.getloadavg()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -195,8 +196,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} | ≤ {r['goal']:.2f} |")
     m = report["machine"]
     lines.append("")
-    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}; "
-                 f"medians of {report['repeats']} round-robin repeats; `neuro bench` (size {report['size']}).")
+    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}, "
+                 f"load average at start {m['load_average'][0]:.1f}, huge pages for large tensors "
+                 f"{'on' if m['thp_mem_alloc'] else 'off'}; medians of {report['repeats']} round-robin repeats; "
+                 f"`neuro bench` (size {report['size']}).")
     return "\n".join(lines)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -22,13 +24,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default="bench_results.json", help="report path (default bench_results.json)")
     p.add_argument("--brian2-python", default=os.environ.get("NEURO_BRIAN2_PYTHON"),
                    help="python of a separate environment with Brian2 for W4 (default $NEURO_BRIAN2_PYTHON)")
+    p.add_argument("--no-thp", dest="thp", action="store_false",
+                   help="do not rerun with THP_MEM_ALLOC_ENABLE=1 (transparent huge pages for large CPU tensors, "
+                        "for every implementation alike; see the README's benchmark section)")
     p.add_argument("--gpu-check", action="store_true",
                    help="instead: check the Triton backend against the reference on the GPU and time W1, W3, W5 "
                         "against SpikingJelly's GPU backends")
     p.set_defaults(func=run)
 
 
+def _rerun_with_thp(args: argparse.Namespace) -> int:
+    """Run this command again in a child process whose torch allocates large tensors on huge pages."""
+    cmd = [sys.executable, "-m", "neuro", "bench", "--no-thp", "--size", args.size, "--repeats", str(args.repeats),
+           "--warmup", str(args.warmup), "--json", args.json]
+    for flag, value in (("--only", args.only), ("--threads", args.threads), ("--brian2-python", args.brian2_python)):
+        if value:
+            cmd += [flag, str(value)]
+    if args.gpu_check:
+        cmd.append("--gpu-check")
+    env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"}
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.call(cmd, env=env)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.thp and os.environ.get("THP_MEM_ALLOC_ENABLE") != "1":
+        return _rerun_with_thp(args)
     import torch
 
     if args.threads:

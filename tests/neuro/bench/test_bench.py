@@ -73,5 +73,5 @@ def test_run_report_and_cli(tmp_path):
     assert "| W3-fwd |" in table and "Machine:" in table
     json.dumps(report)
     out = tmp_path / "bench.json"
-    assert main(["bench", "--size", "tiny", "--only", "W3-fwd", "--repeats", "1", "--json", str(out)]) == 0
+    assert main(["bench", "--size", "tiny", "--only", "W3-fwd", "--repeats", "1", "--no-thp", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["results"]["W3-fwd"]["spikes_identical"]

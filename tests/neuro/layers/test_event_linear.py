@@ -30,9 +30,9 @@ def _grads(layer, x, mode):
     return y.detach(), x.grad, layer.weight.grad.clone(), layer.bias.grad.clone()
 
 
-@pytest.mark.parametrize("kind", ["binary", "graded"])
-def test_event_path_equals_dense_values_and_gradients(kind):
-    layer = EventLinear(37, 11).double()
+@pytest.mark.parametrize(("kind", "width"), [("binary", 11), ("graded", 11), ("binary", 300), ("graded", 300)])
+def test_event_path_equals_dense_values_and_gradients(kind, width):
+    layer = EventLinear(37, width).double()  # 300 outputs: the gathers run in column chunks
     x = _spikes((6, 5, 37), 0.1)
     if kind == "graded":  # non-binary inputs carry their values through the gather
         x = x * torch.rand(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1)) * 3
