@@ -7,8 +7,8 @@ structure, ``dW^T[k] = sum of dy[r] over the rows r where input k is active``. B
 additions instead of ``M x K x N`` multiply-adds; the input gradient, when needed, is the dense
 ``dy @ W``.
 
-Saved for backward: the compressed input (``int64`` offsets, ``int64`` indices, values only when the
-input is not binary) instead of the dense float input.
+Saved for backward: the compressed input (``int32`` offsets and indices, ``int64`` beyond 2^31
+entries, values only when the input is not binary) instead of the dense float input.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ def to_csr(x: Tensor, counts: np.ndarray, binary: bool) -> tuple[Tensor, Tensor,
     """``(offsets (M+1), indices (nnz), values (nnz) or None)`` of ``x`` given its :func:`row_counts`."""
     a = x.detach().numpy()
     m, k = a.shape
-    indptr = np.zeros(m + 1, dtype=np.int64)
+    nnz = int(counts.sum())
+    index = np.int32 if max(nnz, k) < 2**31 else np.int64  # int32 halves what backward keeps
+    indptr = np.zeros(m + 1, dtype=index)
     np.cumsum(counts, out=indptr[1:])
-    nnz = int(indptr[-1])
-    indices = np.empty(nnz, dtype=np.int64)
+    indices = np.empty(nnz, dtype=index)
     values = np.empty(nnz if not binary else 1, dtype=a.dtype)
     run_blocks(nk.fill_csr, m, nk.ROWS, a, indptr, indices, values, not binary, work=m * k)
     return torch.from_numpy(indptr), torch.from_numpy(indices), None if binary else torch.from_numpy(values)
@@ -52,8 +53,9 @@ def to_csr(x: Tensor, counts: np.ndarray, binary: bool) -> tuple[Tensor, Tensor,
 def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
             ) -> tuple[Tensor, Tensor, Tensor | None]:
     nnz = indices.shape[0]
-    colptr = np.empty(k + 1, dtype=np.int64)
-    rows = np.empty(nnz, dtype=np.int64)
+    index = np.int32 if max(nnz, indptr.shape[0]) < 2**31 else np.int64
+    colptr = np.empty(k + 1, dtype=index)
+    rows = np.empty(nnz, dtype=index)
     store = values is not None
     vals = values.numpy() if store else np.empty(1, dtype=np.float32)
     col_values = np.empty(nnz if store else 1, dtype=vals.dtype)

@@ -32,7 +32,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -50,9 +49,11 @@ __all__ = ["OPS", "availability", "event_linear", "recurrent_lif", "why_not"]
 
 
 def availability() -> str | None:
-    """``None`` when numba is importable, else the reason."""
-    if importlib.util.find_spec("numba") is None:
-        return "numba is not installed (pip install 'neuro[fast]')"
+    """``None`` when numba imports, else the reason (a missing or broken numba never breaks neuro)."""
+    try:
+        import numba  # noqa: F401
+    except Exception as exc:
+        return f"numba is not usable ({type(exc).__name__}: {exc}); pip install 'neuro[fast]'"
     return None
 
 

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -39,12 +38,12 @@ def interpreting() -> bool:
 
 def availability() -> str | None:
     """``None`` when Triton is importable and a CUDA device (or the interpreter) is there."""
-    if importlib.util.find_spec("triton") is None:
-        return "triton is not installed (pip install 'neuro[gpu]')"
     if not torch.cuda.is_available() and not interpreting():
         return "no CUDA device (set TRITON_INTERPRET=1 to run the kernels on CPU for testing)"
-    import triton  # noqa: F401  (a broken installation makes the backend unavailable, not neuro)
-
+    try:
+        import triton  # noqa: F401
+    except Exception as exc:  # missing or broken: the backend is unavailable, neuro is not
+        return f"triton is not usable ({type(exc).__name__}: {exc}); pip install 'neuro[gpu]'"
     return None
 
 

@@ -105,6 +105,8 @@ def test_float32_spikes_bit_identical_and_grads_close():
     x = _input(torch.float32, (20, 4, 33))
     assert_same(LIF(tau_mem=2e-3, decay_input=False, detach_reset=True), x, "fused")
     assert_same(ALIF(tau_mem=4e-3, tau_adapt=1e-2, beta_adapt=0.5), x, "fused")
+    assert_same(LIF(tau_mem=2e-3, surrogate="sigmoid", learn_threshold=True), x, "fused")
+    assert_same(ALIF(tau_mem=4e-3, surrogate="erf"), x, "fused")
 
 
 @given(t=st.integers(1, 7), shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
@@ -241,3 +243,32 @@ def test_gradients_reach_scalar_tensors_v_leak_r_tau():
         grads.append(torch.autograd.grad(loss, leaves))
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_neuro_imports_and_runs_without_numba_and_triton():
+    """Accelerators missing (or raising on import): neuro imports, every layer runs on the torch paths."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import sys
+sys.modules["numba"] = None   # import numba -> ImportError
+sys.modules["triton"] = None
+import torch, neuro
+from neuro import backends
+from neuro.layers import EventLinear, RecurrentLIF
+status = backends.available()
+assert status["reference"] == "available" and status["fused"] != "available", status
+assert status["triton"] != "available", status
+x = (torch.rand(6, 2, 8) < 0.2).float()
+assert neuro.LIF()(x)[0].shape == (6, 2, 8)
+assert EventLinear(8, 3)(x).shape == (6, 2, 3)
+with torch.no_grad():
+    assert RecurrentLIF(8)(x)[0].shape == (6, 2, 8)
+print("ok", status["fused"])
+"""
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("ok numba is not usable")
