@@ -8,7 +8,9 @@ additions instead of ``M x K x N`` multiply-adds; the input gradient, when neede
 ``dy @ W``.
 
 Saved for backward: the compressed input (``int32`` offsets and indices, ``int64`` beyond 2^31
-entries, values only when the input is not binary) instead of the dense float input.
+entries, values only when the input is not binary) instead of the dense float input — also when a
+binary input is too dense to gather and the forward runs as a GEMM (spike tensors of hidden layers),
+which frees the float spikes after the forward pass.
 """
 
 from __future__ import annotations
@@ -80,14 +82,24 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     return out
 
 
+#: Densities up to which a binary input computed densely is still saved compressed for the weight gradient
+#: (int32 CSR takes 4 bytes per non-zero against 4 per element of the float input).
+COMPACT_DENSITY = 0.5
+
+
 class _EventLinear(torch.autograd.Function):
+    """``dense=False``: gather forward; ``dense=True``: GEMM forward. Either way the input is saved as CSR."""
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, counts: np.ndarray, binary: bool
-                ) -> Tensor:
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, counts: np.ndarray, binary: bool,
+                dense: bool) -> Tensor:
         indptr, indices, values = to_csr(x, counts, binary)
-        y = _gather(indices, weight.detach().t().contiguous(), indptr, values)  # (M, N)
-        if bias is not None:
-            y += bias.detach()
+        if dense:
+            y = F.linear(x, weight.detach(), None if bias is None else bias.detach())
+        else:
+            y = _gather(indices, weight.detach().t().contiguous(), indptr, values)  # (M, N)
+            if bias is not None:
+                y += bias.detach()
         ctx.csr = (indptr, indices, values)
         ctx.k = x.shape[1]
         ctx.save_for_backward(weight)
@@ -105,13 +117,18 @@ class _EventLinear(torch.autograd.Function):
             colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)
             gw = _gather(rows, gy, colptr, col_values).t()  # (K, N) -> (N, K)
         gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return gx, gw, gb, None, None
+        return gx, gw, gb, None, None, None
 
 
 def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
-    """``x @ weight.T + bias`` for a 2-D ``x`` by gathering, or ``None`` when ``x`` is denser than ``max_density``."""
+    """``x @ weight.T + bias`` for a 2-D ``x``: gathered when ``x`` is at most ``max_density`` dense; computed
+    densely but saved compressed when it is a binary input up to :data:`COMPACT_DENSITY`; else ``None``
+    (the caller's plain GEMM)."""
     x = x.contiguous()
     counts, binary = row_counts(x)
-    if counts.sum() > max_density * x.numel():
-        return None
-    return _EventLinear.apply(x, weight, bias, counts, binary)
+    nnz = counts.sum()
+    if nnz <= max_density * x.numel():
+        return _EventLinear.apply(x, weight, bias, counts, binary, False)
+    if binary and nnz <= COMPACT_DENSITY * x.numel() and (x.requires_grad or weight.requires_grad):
+        return _EventLinear.apply(x, weight, bias, counts, binary, True)
+    return None

@@ -18,7 +18,7 @@ from neuro.backends import _numba_lif as nk
 from neuro.backends._parallel import blocks, run_blocks
 from neuro.backends._spec import KernelSpec
 
-__all__ = ["run_lif_family"]
+__all__ = ["backward", "constants", "forward", "run_lif_family", "scalars_of"]
 
 _SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
 
@@ -27,7 +27,7 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> np.ndarray:
+def constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> np.ndarray:
     decay, leak, gain, vth, syn_decay, gain_syn = (float(s) for s in scalars)
     return np.array([decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn],
                     dtype=np.float32 if dtype == torch.float32 else np.float64)
@@ -38,20 +38,55 @@ def _flags(spec: KernelSpec) -> tuple[int, bool, bool, bool]:
     return spec.reset, spec.delayed, spec.consts.get("no_leak", 0.0) > 0, "syn_decay" in spec.scalars
 
 
+def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, record: bool = False
+            ) -> tuple[Tensor, ...]:
+    """Kernel call of the forward pass on ``(T, N)`` arrays: ``(spikes, v_T, i_T, v_seq, i_seq)``."""
+    reset, delayed, no_leak, cuba = _flags(spec)
+    out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
+    v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
+    i_seq = torch.empty_like(x) if record and cuba else x.new_empty(1, 1)
+    kernel = nk.forward_kernel(reset, delayed, no_leak, cuba, record)
+    run_blocks(kernel, x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(out), _np(v_out), _np(i_out),
+               _np(v_seq), _np(i_seq), work=x.numel())
+    return out, v_out, i_out, v_seq, i_seq
+
+
+def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, g_out: Tensor | None,
+             g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None
+             ) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
+    """Kernel call of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)``.
+
+    ``g_x`` may be ``x`` itself (the kernel reads each block's input before writing its gradient), which
+    saves a ``(T, N)`` buffer when the caller owns ``x``.
+    """
+    g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
+    g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
+    g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
+    g_x = torch.empty_like(x) if g_x is None else g_x
+    g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
+    bm = nk.backward_block(x.shape[0])
+    partial = np.zeros((blocks(x.shape[1], bm), 6), dtype=np.float64)
+    sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
+    reset, delayed, no_leak, cuba = _flags(spec)
+    kernel = nk.backward_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, scalar_grads)
+    run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(i0), c, sg, _np(g_out), _np(g_v), _np(g_i),
+               _np(g_x), _np(g_v0), _np(g_i0), partial, work=x.numel())
+    return g_x, g_v0, g_i0, partial.sum(axis=0)
+
+
+def scalars_of(spec: KernelSpec, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """The scalar leaves of ``spec`` in kernel order (zeros for the ones this neuron does not have)."""
+    return tuple(spec.scalars.get(k, torch.zeros((), dtype=dtype)) for k in _SCALARS)
+
+
 class _LIFSequence(torch.autograd.Function):
     """``(spikes, v_T, i_T, v_seq, i_seq)``; the sequences are filled only when ``record`` (never differentiable)."""
 
     @staticmethod
     def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
-        c = _constants(spec, scalars, x.dtype)
-        reset, delayed, no_leak, cuba = _flags(spec)
-        out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
-        v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
-        i_seq = torch.empty_like(x) if record and cuba else x.new_empty(1, 1)
-        kernel = nk.forward_kernel(reset, delayed, no_leak, cuba, record)
-        run_blocks(kernel, x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(out), _np(v_out), _np(i_out),
-                   _np(v_seq), _np(i_seq), work=x.numel())
+        c = constants(spec, scalars, x.dtype)
+        out, v_out, i_out, v_seq, i_seq = forward(spec, c, x, v0, i0, record)
         ctx.spec, ctx.c = spec, c
         ctx.save_for_backward(x, v0, i0)
         ctx.mark_non_differentiable(v_seq, i_seq)
@@ -61,20 +96,8 @@ class _LIFSequence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any):
         x, v0, i0 = ctx.saved_tensors
-        spec: KernelSpec = ctx.spec
-        g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
-        g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
-        g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
-        g_x, g_v0, g_i0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
-        bm = nk.backward_block(x.shape[0])
-        partial = np.zeros((blocks(x.shape[1], bm), 6), dtype=np.float64)
-        sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=ctx.c.dtype)
-        reset, delayed, no_leak, cuba = _flags(spec)
         need = ctx.needs_input_grad
-        kernel = nk.backward_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, any(need[5:]))
-        run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(i0), ctx.c, sg, _np(g_out), _np(g_v), _np(g_i),
-                   _np(g_x), _np(g_v0), _np(g_i0), partial, work=x.numel())
-        sums = partial.sum(axis=0)
+        g_x, g_v0, g_i0, sums = backward(ctx.spec, ctx.c, x, v0, i0, g_out, g_v, g_i, any(need[5:]))
         g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)
@@ -88,8 +111,7 @@ def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
     v0 = state.v.reshape(-1).contiguous()
     cuba = "syn_decay" in spec.scalars
     i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
-    scalars = tuple(spec.scalars.get(k, torch.zeros((), dtype=x.dtype)) for k in _SCALARS)
-    out, v_out, i_out, v_seq, i_seq = _LIFSequence.apply(spec, record, x2, v0, i0, *scalars)
+    out, v_out, i_out, v_seq, i_seq = _LIFSequence.apply(spec, record, x2, v0, i0, *scalars_of(spec, x.dtype))
     fields = (v_out.reshape(shape[1:]),) + ((i_out.reshape(shape[1:]),) if cuba else ())
     seqs = None
     if record:

@@ -141,9 +141,10 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
         zero = x.dtype.type(0)
         one = x.dtype.type(1)
         dh_dv = one if no_leak else decay
+        need_state = delayed or (scalar_grads and not no_leak)  # the state entering each step is read back
         # block-local buffers, allocated once per call (not per block: large mallocs page-fault every time)
         hs_buf = np.empty((t_len, bs), x.dtype)  # charged membrane h_t, recomputed
-        vs_buf = np.empty((t_len, bs), x.dtype)  # state entering step t (before a delayed reset)
+        vs_buf = np.empty((t_len if need_state else 1, bs), x.dtype)  # state entering step t (pre delayed reset)
         ins_buf = np.empty((t_len if cuba else 1, bs if cuba else 1), x.dtype)  # synaptic current i_t
         acc_buf = np.empty((6, bs if scalar_grads else 1))  # per neuron: decay, leak, gain, v_th, syn_decay, gain_syn
         for blk in range(b0, b1):
@@ -158,7 +159,7 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
             for t in range(t_len):
                 xt = x[t, lo:hi]
                 ht = hs[t]
-                vt = vs[t]
+                vt = vs[t] if need_state else vs[0]
                 it = ins[t] if cuba else ins[0]
                 for j in range(m):
                     inp = xt[j]
@@ -167,7 +168,8 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
                         inp = cur[j]
                         it[j] = inp
                     vj = v[j]
-                    vt[j] = vj
+                    if need_state:
+                        vt[j] = vj
                     if delayed and reset == 0 and vj - vth >= zero:
                         vj = v_reset
                     if no_leak:
@@ -193,12 +195,12 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
                 got = g_out[t, lo:hi]
                 gxt = g_x[t, lo:hi]
                 ht = hs[t]
-                vt = vs[t]
+                vt = vs[t] if need_state else vs[0]
                 it = ins[t] if cuba else ins[0]
                 ip = (ins[t - 1] if t > 0 else i0[lo:hi]) if cuba else ins[0]
                 for j in range(m):
                     h = ht[j]
-                    state = vt[j]
+                    state = vt[j] if need_state else zero
                     fired_prev = delayed and state - vth >= zero
                     z = h - vth
                     d = surrogate_grad(z, surrogate, k1, k2, one, zero)

@@ -4,17 +4,18 @@ One kernel call runs all T steps of a layer (no per-step Python, no per-step ten
 backward recomputes the membrane from the saved input, so BPTT keeps nothing per time step beyond
 the layer's input. Operations:
 
-================  ===========================================  =================================
-op                used by                                      options handled
-================  ===========================================  =================================
-``lif``           :class:`~neuro.neurons.LIF`                  hard/subtract/no reset, delayed
-``plif``          :class:`~neuro.neurons.PLIF`                 (snnTorch) timing, detach_reset,
-``if``            :class:`~neuro.neurons.IF`                   decay_input, learnable tau,
-``cuba_lif``      :class:`~neuro.neurons.CubaLIF`              threshold, v_leak, r; every
-``alif``          :class:`~neuro.neurons.ALIF`                 built-in surrogate
-``event_linear``  :class:`~neuro.layers.EventLinear`           any input values, float32/64
-``recurrent_lif`` :class:`~neuro.layers.RecurrentLIF`          inference, immediate resets
-================  ===========================================  =================================
+==================  =========================================  ==================================
+op                  used by                                    options handled
+==================  =========================================  ==================================
+``lif``             :class:`~neuro.neurons.LIF`                hard/subtract/no reset, delayed
+``plif``            :class:`~neuro.neurons.PLIF`               (snnTorch) timing, detach_reset,
+``if``              :class:`~neuro.neurons.IF`                 decay_input, learnable tau,
+``cuba_lif``        :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
+``alif``            :class:`~neuro.neurons.ALIF`               built-in surrogate
+``event_linear``    :class:`~neuro.layers.EventLinear`         any input values, float32/64
+``recurrent_lif``   :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
+``spiking_linear``  :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
+==================  =========================================  ==================================
 
 Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
 a ``v_reset`` that requires grad, a step function the table does not list) is declined by the op's
@@ -45,7 +46,7 @@ from neuro.neurons.cuba_lif import cuba_lif_step
 from neuro.neurons.if_ import if_step
 from neuro.neurons.lif import lif_step
 
-__all__ = ["OPS", "availability", "event_linear", "recurrent_lif", "why_not"]
+__all__ = ["OPS", "availability", "event_linear", "recurrent_lif", "spiking_linear", "why_not"]
 
 
 def availability() -> str | None:
@@ -145,9 +146,26 @@ def recurrent_lif(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tens
     return out, type(state)(v_out, out[-1].clone() if x.shape[0] else state.s)
 
 
+def _spiking_supports(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Tensor | None, state: NamedTuple,
+                      params: NamedTuple, max_density: float = 1.0) -> bool:
+    if step is alif_step or x.dim() < 3 or not _event_supports(x.reshape(-1, x.shape[-1]), weight, bias):
+        return False
+    return why_not(step, x.new_empty(x.shape[0], *state.v.shape), state, params) is None
+
+
+def spiking_linear(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Tensor | None, state: NamedTuple,
+                   params: NamedTuple, max_density: float = 1.0) -> tuple[Tensor, NamedTuple] | None:
+    """A LIF-family neuron on ``x W^T + b``, fused (see :mod:`neuro.backends._fused_spiking`), or ``None``
+    when ``x`` is denser than ``max_density``."""
+    from neuro.backends._fused_spiking import spiking_linear as run_fused
+
+    return run_fused(_spec_of(step)(params, x.dtype), x, weight, bias, state, max_density)
+
+
 _NEURON = Impl(run, _supports)
 
 #: Operation name -> implementation.
 OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON,
                         "event_linear": Impl(event_linear, _event_supports),
-                        "recurrent_lif": Impl(recurrent_lif, _recurrent_supports)}
+                        "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),
+                        "spiking_linear": Impl(spiking_linear, _spiking_supports)}

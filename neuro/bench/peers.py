@@ -28,9 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["IMPLEMENTATIONS", "PEERS", "available", "cell", "input_scale", "neuron", "snntorch_atan_ge", "versions"]
+__all__ = ["IMPLEMENTATIONS", "PEERS", "available", "cell", "input_scale", "neuron", "neuron_module",
+           "snntorch_atan_ge", "versions"]
 
 #: Every implementation the harness knows; the peers are the libraries compared against.
 IMPLEMENTATIONS = ("neuro", "snntorch", "spikingjelly", "norse", "torch")
@@ -139,6 +140,15 @@ def cell(impl: str) -> Cell:
                              v_th=torch.as_tensor(1.0), v_reset=torch.as_tensor(0.0), reset_method=detached_reset)
         return LIFBoxCell(p, dt=1e-3), lambda x0: None
     raise ValueError(f"no single-step benchmark cell for {impl!r}")
+
+
+def neuron_module(impl: str) -> nn.Module:
+    """neuro's W1-W4 neuron as a module (for :class:`~neuro.layers.SpikingLinear`)."""
+    if impl != "neuro":
+        raise ValueError("only neuro's neuron is a module here")
+    from neuro import LIF
+
+    return LIF(tau_mem=2e-3, dt=1e-3, decay_input=False, reset="hard", detach_reset=True, surrogate="atan")
 
 
 def neuron(impl: str, *, tau: float = 2.0, decay_input: bool = False, surrogate: str = "atan",

@@ -140,6 +140,33 @@ def _data(log: Callable[[str], None]) -> dict[str, Any]:
     return result
 
 
+def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
+    """Forward + weight gradient of EventLinear's gather against the GEMM on W1's first layer, by density."""
+    from neuro.layers import EventLinear
+
+    m, k, n = 3200, 2312, 512
+    layer = EventLinear(k, n)
+    gy = torch.randn(m, n)
+    rows = []
+    log(f"crossover: EventLinear {k}->{n} on {m} rows, forward + weight gradient, event vs dense")
+    for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
+        x = (torch.rand(m, k) < density).float()
+
+        def run(mode: str, x: torch.Tensor = x) -> None:
+            layer.mode = mode
+            layer.zero_grad(set_to_none=True)
+            layer(x).backward(gy)
+
+        t = time_interleaved({"event": lambda: run("event"), "dense": lambda: run("dense")}, repeats, 1)
+        med = {key: stats(v).median for key, v in t.items()}
+        rows.append({"density": density, "event_ms": med["event"], "dense_ms": med["dense"]})
+        log(f"  density {density:4.2f}: event {med['event']:7.1f} ms, dense {med['dense']:7.1f} ms")
+    faster = [r["density"] for r in rows if r["event_ms"] < r["dense_ms"]]
+    even = max(faster) if faster else None
+    log(f"  the event path is faster up to density {even}")
+    return {"rows": rows, "event_faster_up_to": even}
+
+
 def _brian2(python: str, size: dict[str, int], log: Callable[[str], None]) -> dict[str, Any] | None:
     script = Path(__file__).with_name("brian2_lsm.py")
     try:
@@ -166,6 +193,8 @@ def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, wa
             report["results"][name] = _memory(size, log)
         elif name == "data":
             report["results"][name] = _data(log)
+        elif name == "crossover":
+            report["results"][name] = _crossover(log, repeats)
         else:
             result = _workload(name, size, repeats, warmup, log)
             if name == "W4" and brian2_python:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from neuro.bench.peers import input_scale, neuron
+from neuro.bench.peers import input_scale, neuron, neuron_module
 
 __all__ = ["Case", "LayerSpec", "conv_net", "lif_layer", "mlp"]
 
@@ -52,16 +52,28 @@ def _weights(layers: list[LayerSpec], scales: list[tuple[float, float]], seed: i
 
 def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]], dtype: torch.dtype
            ) -> tuple[list[tuple[str, Any]], list[nn.Module]]:
-    """``[(kind, callable)]`` of one implementation, and its trainable modules."""
-    from neuro.layers import EventLinear
+    """``[(kind, callable)]`` of one implementation, and its trainable modules.
+
+    neuro runs each linear layer with the neuron after it as one :class:`~neuro.layers.SpikingLinear`
+    (kind ``"spiking"``): the fused event-driven synapse + neuron when the input is sparse.
+    """
+    from neuro.layers import SpikingLinear
 
     built, params, k = [], [], 0
     scale = input_scale(impl)
-    for spec in layers:
+    fused_next = False
+    for i, spec in enumerate(layers):
         kind = spec[0]
+        if kind == "lif" and fused_next:
+            fused_next = False
+            continue
         if kind in ("linear", "conv"):
-            if kind == "linear":
-                mod = EventLinear(spec[1], spec[2]) if impl == "neuro" else nn.Linear(spec[1], spec[2])
+            fused_next = impl == "neuro" and kind == "linear" and i + 1 < len(layers) and layers[i + 1][0] == "lif"
+            if fused_next:
+                fused = SpikingLinear(spec[1], spec[2], neuron=neuron_module(impl))
+                mod = fused.linear
+            elif kind == "linear":
+                mod = nn.Linear(spec[1], spec[2])
             else:
                 mod = nn.Conv2d(spec[1], spec[2], spec[3])
             with torch.no_grad():
@@ -70,6 +82,9 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
             mod.to(dtype)
             params.append(mod)
             k += 1
+            if fused_next:
+                built.append(("spiking", lambda x, f=fused: f(x)[0]))
+                continue
         elif kind == "pool":
             mod = nn.MaxPool2d(spec[1])
         elif kind == "flatten":
@@ -82,14 +97,18 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
 
 
 def _forward(built: list[tuple[str, Any]], x: Tensor, record: dict[str, Tensor] | None = None) -> Tensor:
-    for i, (kind, fn) in enumerate(built):
-        if kind == "lif":
+    i = 0  # index in the layer list (a fused linear + neuron counts as two layers)
+    for kind, fn in built:
+        if kind in ("lif", "spiking"):
             x = fn(x)
+            i += kind == "spiking"
             if record is not None:
                 record[f"layer{i}"] = x.detach()
-        else:
-            t, b = x.shape[:2]
-            x = fn(x.flatten(0, 1)).unflatten(0, (t, b))  # stateless layers: all steps at once
+            i += 1
+            continue
+        i += 1
+        t, b = x.shape[:2]
+        x = fn(x.flatten(0, 1)).unflatten(0, (t, b))  # stateless layers: all steps at once
     return x
 
 

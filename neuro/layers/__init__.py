@@ -3,5 +3,7 @@
 from neuro.layers.encoding import ENCODERS, DirectEncoder, LatencyEncoder, PoissonEncoder
 from neuro.layers.event_linear import EventLinear
 from neuro.layers.recurrent import RecurrentLIF
+from neuro.layers.spiking_linear import SpikingLinear
 
-__all__ = ["ENCODERS", "DirectEncoder", "EventLinear", "LatencyEncoder", "PoissonEncoder", "RecurrentLIF"]
+__all__ = ["ENCODERS", "DirectEncoder", "EventLinear", "LatencyEncoder", "PoissonEncoder", "RecurrentLIF",
+           "SpikingLinear"]

@@ -7,7 +7,9 @@ additions instead of ``rows x in_features x out_features`` multiply-adds. The ch
 call from the measured input density (``mode="auto"``): at or below ``max_density`` the
 event-driven path runs (on a backend that provides ``"event_linear"``, e.g. ``fused``), above it
 the dense GEMM. Both give the same result up to float summation order; the input gradient (needed
-in hidden layers) is always the dense ``dy @ W``.
+in hidden layers) is always the dense ``dy @ W``. For training, a binary input is kept for the
+weight gradient in compressed form (int32 indices of its spikes) rather than as floats, also when
+the forward pass runs as a GEMM.
 
 The default ``max_density`` is the measured break-even on a 2-core AMD EPYC (``neuro bench
 --only crossover`` prints it for your machine).
