@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import os
 import platform
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -167,23 +166,8 @@ def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
     return {"rows": rows, "event_faster_up_to": even}
 
 
-def _brian2(python: str, size: dict[str, int], log: Callable[[str], None]) -> dict[str, Any] | None:
-    script = Path(__file__).with_name("brian2_lsm.py")
-    try:
-        proc = subprocess.run([python, str(script), *(f"{k}={v}" for k, v in size.items())], capture_output=True,
-                              text=True, timeout=3600, check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log(f"  Brian2 ({python}) failed: {exc}")
-        return None
-    import json
-
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    log(f"  Brian2 {result.get('version', '?')}: {result['samples_per_s']:.2f} samples/s")
-    return result
-
-
 def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, warmup: int = 1,
-        brian2_python: str | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+        log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the named workloads (default :data:`DEFAULT_ORDER`) and return the report."""
     report: dict[str, Any] = {"machine": machine(), "size": size, "repeats": repeats, "results": {}}
     log(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, torch threads "
@@ -197,14 +181,6 @@ def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, wa
             report["results"][name] = _crossover(log, repeats)
         else:
             result = _workload(name, size, repeats, warmup, log)
-            if name == "W4" and brian2_python:
-                brian = _brian2(brian2_python, WORKLOADS["W4"].sizes[size], log)
-                if brian is not None:
-                    neuro_rate = WORKLOADS["W4"].sizes[size]["B"] / (result["time_ms"]["neuro"]["median"] / 1e3)
-                    brian["neuro_samples_per_s"] = neuro_rate
-                    brian["speedup"] = neuro_rate / brian["samples_per_s"]
-                    log(f"  neuro {neuro_rate:.1f} samples/s = {brian['speedup']:.0f}x Brian2 (goal >= 100x)")
-                result["brian2"] = brian
             report["results"][name] = result
     return report
 

@@ -22,8 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=None, help="torch/numba threads (default: torch's default)")
     p.add_argument("--json", default="bench_results.json", help="report path (default bench_results.json)")
-    p.add_argument("--brian2-python", default=os.environ.get("NEURO_BRIAN2_PYTHON"),
-                   help="python of a separate environment with Brian2 for W4 (default $NEURO_BRIAN2_PYTHON)")
     p.add_argument("--no-thp", dest="thp", action="store_false",
                    help="do not rerun with THP_MEM_ALLOC_ENABLE=1 (transparent huge pages for large CPU tensors, "
                         "for every implementation alike; see the README's benchmark section)")
@@ -37,7 +35,7 @@ def _rerun_with_thp(args: argparse.Namespace) -> int:
     """Run this command again in a child process whose torch allocates large tensors on huge pages."""
     cmd = [sys.executable, "-m", "neuro", "bench", "--no-thp", "--size", args.size, "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--json", args.json]
-    for flag, value in (("--only", args.only), ("--threads", args.threads), ("--brian2-python", args.brian2_python)):
+    for flag, value in (("--only", args.only), ("--threads", args.threads)):
         if value:
             cmd += [flag, str(value)]
     if args.gpu_check:
@@ -64,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
         from neuro.bench.run import run as run_bench
 
         names = [n.strip() for n in args.only.split(",") if n.strip()] or None
-        report = run_bench(names, size=args.size, repeats=args.repeats, warmup=args.warmup,
-                           brian2_python=args.brian2_python)
+        report = run_bench(names, size=args.size, repeats=args.repeats, warmup=args.warmup)
         print()
         print(markdown(report))
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
