@@ -62,8 +62,9 @@ class _ALIFSequence(torch.autograd.Function):
         sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=ctx.c.dtype)
         need = ctx.needs_input_grad
         kernel = nk.backward_kernel(spec.reset, spec.detach, spec.surrogate, any(need[5:]))
-        run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(a0), ctx.c, sg, _np(g_out), _np(g_v), _np(g_a),
-                   _np(g_x), _np(g_v0), _np(g_a0), partial, work=x.numel())
+        unused = np.empty((1, 1), ctx.c.dtype)
+        run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(a0), ctx.c, sg, unused, _np(g_out), _np(g_v),
+                   _np(g_a), _np(g_x), _np(g_v0), _np(g_a0), partial, work=x.numel())
         sums = partial.sum(axis=0)
         g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_a0 if need[4] else None,

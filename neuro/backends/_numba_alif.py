@@ -65,13 +65,13 @@ def forward_kernel(reset: int, record: bool) -> Callable[..., None]:
 
 @functools.cache
 def backward_kernel(reset: int, detach: bool, surrogate: int, scalar_grads: bool) -> Callable[..., None]:
-    """``kernel(x, v0, a0, c, sg, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs)``.
+    """``kernel(x, v0, a0, c, sg, dd, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs)`` (``dd`` unused).
 
     With ``scalar_grads``, ``partial[block]`` receives d/d(decay, leak, gain, v_threshold, adapt_decay).
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, a0, c, sg, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs):
+    def kernel(x, v0, a0, c, sg, dd, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs):
         t_len, n = x.shape
         decay, leak, gain, vth, adecay, v_reset, beta_a = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         k1, k2 = sg[0], sg[1]

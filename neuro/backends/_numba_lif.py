@@ -70,11 +70,12 @@ def backward_block(t_len: int) -> int:
 
 
 @functools.cache
-def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record: bool) -> Callable[..., None]:
+def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record: bool, store_h: bool = False
+                   ) -> Callable[..., None]:
     """``kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, b0, b1, bs)`` for these options.
 
     Writes the spikes ``out``, the final state ``v_out`` (``i_out``) and, when ``record``, every
-    step's state into ``v_seq`` (``i_seq``).
+    step's state into ``v_seq`` (``i_seq``); with ``store_h`` instead the charged membrane into ``v_seq``.
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
@@ -91,6 +92,7 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
             for t in range(t_len):
                 xt = x[t, lo:hi]
                 ot = out[t, lo:hi]
+                hrow = v_seq[t if store_h else 0, lo:hi] if store_h else v_seq[0, 0:1]
                 for j in range(hi - lo):
                     inp = xt[j]
                     if cuba:
@@ -107,6 +109,8 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
                         h = h + (-vth)
                     fired = h - vth >= zero
                     ot[j] = one if fired else zero
+                    if store_h:
+                        hrow[j] = h
                     if delayed or reset == 2:
                         v[j] = h
                     elif reset == 0:
@@ -125,8 +129,11 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
 
 @functools.cache
 def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba: bool, surrogate: int,
-                    scalar_grads: bool) -> Callable[..., None]:
-    """``kernel(x, v0, i0, c, sg, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial, b0, b1, bs)``.
+                    scalar_grads: bool, pre_d: bool = False) -> Callable[..., None]:
+    """``kernel(x, v0, i0, c, sg, dd, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial, b0, b1, bs)``.
+
+    With ``pre_d`` the surrogate derivative of every step is read from ``dd`` ``(T, N)`` (computed by
+    torch's vectorised ``exp`` for the Sigmoid and Erf surrogates; numba's ``exp`` is a scalar call).
 
     ``sg`` holds :func:`surrogate_constants` in the input dtype; with ``scalar_grads``, ``partial[block]`` receives
     d/d(decay, leak, gain, v_threshold, syn_decay, gain_syn) of that block (per-neuron accumulators,
@@ -134,7 +141,7 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, i0, c, sg, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial, b0, b1, bs):
+    def kernel(x, v0, i0, c, sg, dd, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial, b0, b1, bs):
         t_len, n = x.shape
         decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         k1, k2 = sg[0], sg[1]
@@ -194,6 +201,7 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
                 xt = x[t, lo:hi]
                 got = g_out[t, lo:hi]
                 gxt = g_x[t, lo:hi]
+                ddt = dd[t, lo:hi] if pre_d else dd[0, 0:1]
                 ht = hs[t]
                 vt = vs[t] if need_state else vs[0]
                 it = ins[t] if cuba else ins[0]
@@ -203,7 +211,7 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
                     state = vt[j] if need_state else zero
                     fired_prev = delayed and state - vth >= zero
                     z = h - vth
-                    d = surrogate_grad(z, surrogate, k1, k2, one, zero)
+                    d = ddt[j] if pre_d else surrogate_grad(z, surrogate, k1, k2, one, zero)
                     go = got[j]
                     gvj = gv[j]
                     if delayed:  # the state is h itself; its reset happens at the next step

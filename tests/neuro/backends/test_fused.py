@@ -105,6 +105,7 @@ def test_float32_spikes_bit_identical_and_grads_close():
     x = _input(torch.float32, (20, 4, 33))
     assert_same(LIF(tau_mem=2e-3, decay_input=False, detach_reset=True), x, "fused")
     assert_same(ALIF(tau_mem=4e-3, tau_adapt=1e-2, beta_adapt=0.5), x, "fused")
+    assert_same(LIF(tau_mem=2e-3, surrogate="sigmoid", learn_threshold=True), x, "fused")  # torch-computed d
     assert_same(LIF(tau_mem=2e-3, surrogate="sigmoid", learn_threshold=True), x, "fused")
     assert_same(ALIF(tau_mem=4e-3, surrogate="erf"), x, "fused")
 
