@@ -39,10 +39,12 @@ __all__ = ["AUTO_ORDER", "BACKEND_MODULES", "Impl", "available", "current", "res
 #: Every backend neuro knows, name -> module path. One line per backend.
 BACKEND_MODULES: dict[str, str] = {
     "reference": "neuro.backends.reference",
+    "fused": "neuro.backends.fused",
+    "triton": "neuro.backends.triton_gpu",
 }
 
 #: Preference order of the automatic choice (fastest first; reference always last).
-AUTO_ORDER: tuple[str, ...] = ("reference",)
+AUTO_ORDER: tuple[str, ...] = ("triton", "fused", "reference")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "neuro.cli.export",
     "neuro.cli.import_",
     "neuro.cli.audio",
+    "neuro.cli.bench",
 )
 
 

@@ -1,5 +1,9 @@
 """Layers: encoders and (in their own modules) spiking building blocks."""
 
 from neuro.layers.encoding import ENCODERS, DirectEncoder, LatencyEncoder, PoissonEncoder
+from neuro.layers.event_linear import EventLinear
+from neuro.layers.recurrent import RecurrentLIF
+from neuro.layers.spiking_linear import SpikingLinear
 
-__all__ = ["ENCODERS", "DirectEncoder", "LatencyEncoder", "PoissonEncoder"]
+__all__ = ["ENCODERS", "DirectEncoder", "EventLinear", "LatencyEncoder", "PoissonEncoder", "RecurrentLIF",
+           "SpikingLinear"]

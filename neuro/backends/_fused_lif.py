@@ -1,0 +1,145 @@
+"""Autograd glue of the fused CPU kernels for the LIF family (LIF, PLIF, IF, CubaLIF).
+
+:func:`run_lif_family` is the backend operation: it flattens ``(T, B, ...)`` to ``(T, N)``, calls
+:mod:`neuro.backends._numba_lif` through :class:`_LIFSequence` (whose backward recomputes the
+membrane from the saved input instead of storing it) and reshapes back. Memory kept for backward:
+the input and the initial state (references, no copies when contiguous), nothing per time step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuro.backends import _numba_lif as nk
+from neuro.backends._parallel import blocks, run_blocks
+from neuro.backends._spec import KernelSpec
+
+__all__ = ["backward", "constants", "forward", "run_lif_family", "scalars_of"]
+
+_SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def constants(spec: KernelSpec, scalars: tuple[Tensor, ...], dtype: torch.dtype) -> np.ndarray:
+    decay, leak, gain, vth, syn_decay, gain_syn = (float(s) for s in scalars)
+    return np.array([decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn],
+                    dtype=np.float32 if dtype == torch.float32 else np.float64)
+
+
+def _flags(spec: KernelSpec) -> tuple[int, bool, bool, bool]:
+    """``(reset, delayed, no_leak, cuba)``."""
+    return spec.reset, spec.delayed, spec.consts.get("no_leak", 0.0) > 0, "syn_decay" in spec.scalars
+
+
+def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, record: bool = False
+            ) -> tuple[Tensor, ...]:
+    """Kernel call of the forward pass on ``(T, N)`` arrays: ``(spikes, v_T, i_T, v_seq, i_seq)``."""
+    reset, delayed, no_leak, cuba = _flags(spec)
+    out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
+    v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
+    i_seq = torch.empty_like(x) if record and cuba else x.new_empty(1, 1)
+    kernel = nk.forward_kernel(reset, delayed, no_leak, cuba, record)
+    run_blocks(kernel, x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(out), _np(v_out), _np(i_out),
+               _np(v_seq), _np(i_seq), work=x.numel())
+    return out, v_out, i_out, v_seq, i_seq
+
+
+def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, g_out: Tensor | None,
+             g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None
+             ) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
+    """Kernel call of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)``.
+
+    ``g_x`` may be ``x`` itself (the kernel reads each block's input before writing its gradient), which
+    saves a ``(T, N)`` buffer when the caller owns ``x``.
+    """
+    g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
+    g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
+    g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
+    g_x = torch.empty_like(x) if g_x is None else g_x
+    g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
+    bm = nk.backward_block(x.shape[0])
+    partial = np.zeros((blocks(x.shape[1], bm), 6), dtype=np.float64)
+    sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
+    reset, delayed, no_leak, cuba = _flags(spec)
+    pre_d = spec.surrogate in TORCH_SURROGATES
+    dd = _surrogate_derivative(spec, c, x, v0, i0) if pre_d else np.empty((1, 1), dtype=c.dtype)
+    kernel = nk.backward_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, scalar_grads, pre_d)
+    run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(i0), c, sg, dd, _np(g_out), _np(g_v), _np(g_i),
+               _np(g_x), _np(g_v0), _np(g_i0), partial, work=x.numel())
+    return g_x, g_v0, g_i0, partial.sum(axis=0)
+
+
+#: Surrogates whose derivative needs ``exp``: computed over the whole sequence by torch (vectorised), not
+#: element by element in the kernel, where numba calls a scalar ``exp`` (measured 5x slower on W5).
+TORCH_SURROGATES = (1, 5)
+
+
+def _surrogate_derivative(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor) -> np.ndarray:
+    """d spike / d h of every step ``(T, N)``: the forward pass re-run to get ``h``, then torch's formula."""
+    reset, delayed, no_leak, cuba = _flags(spec)
+    h = torch.empty_like(x)
+    i_seq = torch.empty_like(x) if cuba else x.new_empty(1, 1)
+    run_blocks(nk.forward_kernel(reset, delayed, no_leak, cuba, False, True), x.shape[1], nk.BLOCK, _np(x),
+               _np(v0), _np(i0), c, _np(torch.empty_like(x)), _np(torch.empty_like(v0)), _np(torch.empty_like(i0)),
+               _np(h), _np(i_seq), work=x.numel())
+    z = h.sub_(float(c[3]))  # h - v_threshold, in place
+    a = spec.sg_a
+    if spec.surrogate == 1:  # Sigmoid: a s (1 - s), s = sigmoid(a z)
+        s = z.mul_(a).sigmoid_()
+        d = torch.sub(1.0, s).mul_(s).mul_(a)
+    else:  # Erf: a / sqrt(pi) exp(-(a z)^2)
+        d = z.mul_(a).square_().neg_().exp_().mul_(a / math.sqrt(math.pi))
+    return _np(d)
+
+
+def scalars_of(spec: KernelSpec, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """The scalar leaves of ``spec`` in kernel order (zeros for the ones this neuron does not have)."""
+    return tuple(spec.scalars.get(k, torch.zeros((), dtype=dtype)) for k in _SCALARS)
+
+
+class _LIFSequence(torch.autograd.Function):
+    """``(spikes, v_T, i_T, v_seq, i_seq)``; the sequences are filled only when ``record`` (never differentiable)."""
+
+    @staticmethod
+    def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor, *scalars: Tensor
+                ) -> tuple[Tensor, ...]:
+        c = constants(spec, scalars, x.dtype)
+        out, v_out, i_out, v_seq, i_seq = forward(spec, c, x, v0, i0, record)
+        ctx.spec, ctx.c = spec, c
+        ctx.save_for_backward(x, v0, i0)
+        ctx.mark_non_differentiable(v_seq, i_seq)
+        return out, v_out, i_out, v_seq, i_seq
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any):
+        x, v0, i0 = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        g_x, g_v0, g_i0, sums = backward(ctx.spec, ctx.c, x, v0, i0, g_out, g_v, g_i, any(need[5:]))
+        g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
+        return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
+                *g_scalars)
+
+
+def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
+                   ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
+    """Run a LIF-family neuron described by ``spec`` over ``x`` ``(T, B, ...)`` on the fused kernels."""
+    shape = x.shape
+    x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
+    v0 = state.v.reshape(-1).contiguous()
+    cuba = "syn_decay" in spec.scalars
+    i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
+    out, v_out, i_out, v_seq, i_seq = _LIFSequence.apply(spec, record, x2, v0, i0, *scalars_of(spec, x.dtype))
+    fields = (v_out.reshape(shape[1:]),) + ((i_out.reshape(shape[1:]),) if cuba else ())
+    seqs = None
+    if record:
+        seqs = type(state)(*((v_seq.reshape(shape),) + ((i_seq.reshape(shape),) if cuba else ())))
+    return out.reshape(shape), type(state)(*fields), seqs

@@ -1,0 +1,185 @@
+"""What a fused kernel needs to know about a neuron call: codes, scalar constants, support checks.
+
+The fused CPU backend (:mod:`neuro.backends.fused`) and the Triton backend share this: each turns a
+neuron's parameters ``NamedTuple`` into a :class:`KernelSpec` (integer codes for the reset rule and
+the surrogate, and the scalar constants of the step), or says why it cannot (per-neuron tensors, an
+unknown surrogate subclass, a parameter that needs a gradient the kernel does not compute ...), so
+that :func:`neuro.backends.resolve` falls back to the reference.
+
+Scalar constants that may carry a gradient (the decay factors ``1 - dt/tau``, the leak term
+``alpha * v_leak``, input gains, thresholds) are kept as 0-dim tensors computed with the same Python or
+torch operations as the reference step, so the fused kernels see bit-identical constants and autograd
+chains their gradients back to the module's parameters (``tau_mem``, PLIF's ``w``, ``v_threshold``,
+``v_leak``, ``r``, ...). ``v_reset`` and ALIF's ``beta_adapt`` must be plain numbers or 1-element
+tensors that do not require grad.
+
+Example:
+    >>> from neuro.neurons.lif import LIFParameters
+    >>> spec = lif_spec(LIFParameters(), torch.float32)
+    >>> spec.reset, spec.surrogate, round(float(spec.scalars["decay"]), 3)
+    (0, 0, 0.5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from neuro.core.reset import HardReset, NoReset, ResetRule, SubtractReset
+from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, Surrogate, Triangle
+
+__all__ = ["RESET_CODES", "KernelSpec", "Unsupported", "alif_spec", "check_tensors", "cuba_spec", "if_spec",
+           "lif_spec", "surrogate_code"]
+
+#: Reset rule class -> kernel code.
+RESET_CODES: dict[type[ResetRule], int] = {HardReset: 0, SubtractReset: 1, NoReset: 2}
+
+
+class Unsupported(Exception):
+    """Raised while building a spec: the inputs need the reference backend (the message says why)."""
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """Static configuration plus scalar constants of one fused neuron call.
+
+    ``scalars`` maps names to 0-dim tensors (in the input dtype, possibly requiring grad);
+    ``consts`` maps names to Python floats that never need a gradient.
+    """
+
+    reset: int
+    delayed: bool
+    detach: bool
+    surrogate: int
+    sg_a: float
+    sg_b: float
+    scalars: dict[str, Tensor]
+    consts: dict[str, float]
+
+
+def surrogate_code(s: Surrogate) -> tuple[int, float, float]:
+    """``(code, a, b)`` of a built-in surrogate; exact types only (a subclass may change the maths)."""
+    kind = type(s)
+    if kind is ATan:
+        return 0, float(s.alpha), 0.0
+    if kind is Sigmoid:
+        return 1, float(s.alpha), 0.0
+    if kind is FastSigmoid:
+        return 2, float(s.slope), 0.0
+    if kind is Triangle:
+        return 3, float(s.width), 0.0
+    if kind is Rectangular:
+        return 4, float(s.width), float(s._h)
+    if kind is Erf:
+        return 5, float(s.alpha), 0.0
+    raise Unsupported(f"surrogate {kind.__name__} has no fused kernel")
+
+
+def _number(name: str, value: Any) -> float:
+    """A constant that must not need a gradient, as a float."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise Unsupported(f"{name} is a per-neuron tensor of shape {tuple(value.shape)}")
+        if value.requires_grad:
+            raise Unsupported(f"{name} requires grad, which the fused kernel does not compute")
+        return float(value.item())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unsupported(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _check_scalar(name: str, value: Any) -> None:
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise Unsupported(f"{name} is a per-neuron tensor of shape {tuple(value.shape)}")
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unsupported(f"{name} must be a number or a 1-element tensor, got {type(value).__name__}")
+
+
+def _as(value: Any, dtype: torch.dtype) -> Tensor:
+    """A scalar computed exactly as the reference computes it (double for floats, the tensor's own dtype for
+    tensors), as a 0-dim tensor of the input ``dtype`` that keeps its autograd graph."""
+    if isinstance(value, Tensor):
+        return value.reshape(()).to(dtype)
+    return torch.tensor(float(value), dtype=dtype)
+
+
+def _decay_form(dt: float, tau: Any, names: tuple[str, ...], dtype: torch.dtype) -> tuple[Any, Tensor]:
+    """``(rate, 1 - rate)`` with ``rate = dt / tau``, the reference's ``(1.0 - dt / tau)`` factor."""
+    _check_scalar(names[0], tau)
+    rate = dt / tau if isinstance(tau, Tensor) else dt / float(tau)
+    return rate, _as(1.0 - rate, dtype)
+
+
+def _options(p: Any) -> dict[str, Any]:
+    reset = p.reset
+    if type(reset) not in RESET_CODES:
+        raise Unsupported(f"reset rule {type(reset).__name__} has no fused kernel")
+    code, a, b = surrogate_code(p.surrogate)
+    return {"reset": RESET_CODES[type(reset)], "delayed": bool(reset.delayed), "detach": bool(p.detach_reset),
+            "surrogate": code, "sg_a": a, "sg_b": b}
+
+
+def _membrane(p: Any, dtype: torch.dtype) -> dict[str, Tensor]:
+    """``h = decay * v + leak + gain * x`` with the reference's ``decay = 1 - alpha``, ``leak = alpha * v_leak``
+    and ``gain = alpha * r`` (``decay_input``) or ``r``; plus the threshold."""
+    alpha, decay = _decay_form(p.dt, p.tau_mem, ("tau_mem",), dtype)
+    _check_scalar("v_leak", p.v_leak)
+    _check_scalar("r", p.r)
+    _check_scalar("v_threshold", p.v_threshold)
+    return {"decay": decay, "leak": _as(alpha * p.v_leak, dtype),
+            "gain": _as(alpha * p.r if p.decay_input else p.r, dtype), "v_threshold": _as(p.v_threshold, dtype)}
+
+
+def lif_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
+    """Spec of :func:`~neuro.neurons.lif.lif_step` (LIF and PLIF)."""
+    return KernelSpec(**_options(p), scalars=_membrane(p, dtype), consts={"v_reset": _number("v_reset", p.v_reset)})
+
+
+def if_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
+    """Spec of :func:`~neuro.neurons.if_.if_step`: ``h = v + r x`` (no leak)."""
+    _check_scalar("r", p.r)
+    _check_scalar("v_threshold", p.v_threshold)
+    scalars = {"decay": _as(1.0, dtype), "leak": _as(0.0, dtype), "gain": _as(p.r, dtype),
+               "v_threshold": _as(p.v_threshold, dtype)}
+    return KernelSpec(**_options(p), scalars=scalars,
+                      consts={"v_reset": _number("v_reset", p.v_reset), "no_leak": 1.0})
+
+
+def cuba_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
+    """Spec of :func:`~neuro.neurons.cuba_lif.cuba_lif_step`: a synaptic current in front of the LIF."""
+    beta, syn_decay = _decay_form(p.dt, p.tau_syn, ("tau_syn",), dtype)
+    _check_scalar("w_in", p.w_in)
+    scalars = {**_membrane(p, dtype), "syn_decay": syn_decay,
+               "gain_syn": _as(beta * p.w_in if p.decay_input else p.w_in, dtype)}
+    return KernelSpec(**_options(p), scalars=scalars, consts={"v_reset": _number("v_reset", p.v_reset)})
+
+
+def alif_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
+    """Spec of :func:`~neuro.neurons.alif.alif_step`."""
+    opts = _options(p)
+    if opts["delayed"]:
+        raise Unsupported("ALIF has no delayed resets")
+    _, adapt_decay = _decay_form(p.dt, p.tau_adapt, ("tau_adapt",), dtype)
+    scalars = {**_membrane(p, dtype), "adapt_decay": adapt_decay}
+    consts = {"v_reset": _number("v_reset", p.v_reset), "beta_adapt": _number("beta_adapt", p.beta_adapt)}
+    return KernelSpec(**opts, scalars=scalars, consts=consts)
+
+
+def check_tensors(x: Tensor, state: NamedTuple, device_type: str,
+                  dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)) -> None:
+    """Raise :class:`Unsupported` unless ``x`` and every state field suit a kernel on ``device_type``."""
+    if x.device.type != device_type:
+        raise Unsupported(f"input is on {x.device}, the kernel runs on {device_type}")
+    if x.dtype not in dtypes:
+        raise Unsupported(f"dtype {x.dtype} has no fused kernel")
+    if x.dim() < 2 or x.shape[0] == 0 or x[0].numel() == 0:
+        raise Unsupported(f"empty or non-sequence input of shape {tuple(x.shape)}")
+    for name, value in zip(state._fields, state, strict=True):
+        if not isinstance(value, Tensor) or value.dtype != x.dtype or value.device != x.device:
+            raise Unsupported(f"state.{name} must be a {x.dtype} tensor on {x.device}")
+        if value.shape != x.shape[1:]:
+            raise Unsupported(f"state.{name} has shape {tuple(value.shape)}, expected {tuple(x.shape[1:])}")

@@ -1,0 +1,90 @@
+"""Autograd glue of the Triton LIF-family kernels (:mod:`neuro.backends._triton_lif`).
+
+Saved for backward: the input and the initial state; the backward allocates a ``(T, N)`` scratch
+for the recomputed membrane (and one for the synaptic current of CubaLIF) only while it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from neuro.backends import _triton_lif as tk
+from neuro.backends._numba_lif import surrogate_constants
+from neuro.backends._spec import KernelSpec
+
+__all__ = ["run_lif_family"]
+
+_SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
+
+
+def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], like: Tensor) -> Tensor:
+    decay, leak, gain, vth, syn_decay, gain_syn = (float(s) for s in scalars)
+    k1, k2 = surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b)
+    return torch.tensor([decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn, k1, k2],
+                        dtype=like.dtype, device=like.device)
+
+
+def _flags(spec: KernelSpec) -> dict[str, Any]:
+    return {"RESET": spec.reset, "DELAYED": spec.delayed, "NO_LEAK": spec.consts.get("no_leak", 0.0) > 0,
+            "CUBA": "syn_decay" in spec.scalars}
+
+
+class _LIFSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor, *scalars: Tensor
+                ) -> tuple[Tensor, ...]:
+        c = _constants(spec, scalars, x)
+        flags = _flags(spec)
+        t_len, n = x.shape
+        out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
+        v_seq = torch.empty_like(x) if record else x.new_empty(1)
+        i_seq = torch.empty_like(x) if record and flags["CUBA"] else x.new_empty(1)
+        tk.lif_forward[tk.grid(n)](x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, t_len, n, **flags,
+                                   RECORD=record, BLOCK_N=tk.BLOCK)
+        ctx.spec, ctx.c = spec, c
+        ctx.save_for_backward(x, v0, i0)
+        ctx.mark_non_differentiable(v_seq, i_seq)
+        return out, v_out, i_out, v_seq, i_seq
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any):
+        x, v0, i0 = ctx.saved_tensors
+        spec: KernelSpec = ctx.spec
+        flags = _flags(spec)
+        t_len, n = x.shape
+        g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
+        g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
+        g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
+        g_x, g_v0, g_i0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
+        h = torch.empty_like(x)
+        cur = torch.empty_like(x) if flags["CUBA"] else x.new_empty(1)
+        grid = tk.grid(n)
+        partial = torch.zeros(grid[0], 6, dtype=x.dtype, device=x.device)
+        tk.lif_backward[grid](x, v0, i0, ctx.c, g_out, g_v, g_i, g_x, g_v0, g_i0, h, cur, partial, t_len, n,
+                              **flags, DETACH=spec.detach, SURROGATE=spec.surrogate, BLOCK_N=tk.BLOCK)
+        sums = partial.sum(0)
+        need = ctx.needs_input_grad
+        g_scalars = tuple(sums[k] if need[5 + k] else None for k in range(len(_SCALARS)))
+        return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
+                *g_scalars)
+
+
+def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
+                   ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
+    """Run a LIF-family neuron described by ``spec`` over ``x`` ``(T, B, ...)`` on the Triton kernels."""
+    shape = x.shape
+    x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
+    v0 = state.v.reshape(-1).contiguous()
+    cuba = "syn_decay" in spec.scalars
+    i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
+    scalars = tuple(spec.scalars.get(k, torch.zeros((), dtype=x.dtype)).to(x.device) for k in _SCALARS)
+    out, v_out, i_out, v_seq, i_seq = _LIFSequence.apply(spec, record, x2, v0, i0, *scalars)
+    fields = (v_out.reshape(shape[1:]),) + ((i_out.reshape(shape[1:]),) if cuba else ())
+    seqs = None
+    if record:
+        seqs = type(state)(*((v_seq.reshape(shape),) + ((i_seq.reshape(shape),) if cuba else ())))
+    return out.reshape(shape), type(state)(*fields), seqs

@@ -1,0 +1,233 @@
+"""Triton kernels of the LIF family (LIF, PLIF, IF, CubaLIF) for the ``triton`` backend.
+
+Same maths, layout and strategy as :mod:`neuro.backends._numba_lif`: one program per block of
+``BLOCK`` neurons of a time-major ``(T, N)`` input with the time loop inside; options are
+``tl.constexpr`` so each combination compiles to a branch-free kernel. Constants come from a
+tensor ``c`` in the input dtype (``decay, leak, gain, v_threshold, v_reset, syn_decay, gain_syn,
+k1, k2``; ``k1, k2`` are the surrogate's constants) so float64 runs in float64 throughout.
+
+The backward kernel first re-runs its block's forward pass writing the charged membrane into a
+scratch ``(T, N)`` buffer (allocated only while the backward runs; the forward keeps nothing per
+step), then walks time backwards. Per-program partial sums of the scalar gradients go to
+``partial[pid]``. Importing this module requires ``triton``.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+__all__ = ["BLOCK", "lif_backward", "lif_forward"]
+
+#: Neurons per program.
+BLOCK = 256
+
+
+@triton.jit
+def _surrogate(z, k1, k2, SURROGATE: tl.constexpr):
+    if SURROGATE == 0:  # ATan
+        u = k1 * z
+        d = k2 / (1.0 + u * u)
+    elif SURROGATE == 1:  # Sigmoid
+        s = 1.0 / (1.0 + tl.exp(-(k1 * z)))
+        d = k1 * s * (1.0 - s)
+    elif SURROGATE == 2:  # FastSigmoid
+        q = k1 * tl.abs(z) + 1.0
+        d = 1.0 / (q * q)
+    elif SURROGATE == 3:  # Triangle
+        d = tl.maximum(1.0 - tl.abs(z) / k1, 0.0) / k1
+    elif SURROGATE == 4:  # Rectangular
+        d = tl.where(tl.abs(z) < k1, k2, 0.0 * z)
+    else:  # Erf
+        d = k2 * tl.exp(-((k1 * z) * (k1 * z)))
+    return d
+
+
+@triton.jit
+def _charge(v, inp, decay, leak, gain, vth, v_reset, RESET: tl.constexpr, DELAYED: tl.constexpr,
+            NO_LEAK: tl.constexpr):
+    """The charged membrane ``h`` of one step from the state ``v`` entering it."""
+    fired_prev = (v - vth) >= 0.0
+    vd = v
+    if DELAYED and RESET == 0:
+        vd = tl.where(fired_prev, v_reset + 0.0 * v, v)
+    if NO_LEAK:
+        h = vd + gain * inp
+    else:
+        h = decay * vd + leak + gain * inp
+    if DELAYED and RESET == 1:
+        h = tl.where(fired_prev, h + (-vth), h)
+    return h
+
+
+@triton.jit
+def _after(h, vth, v_reset, RESET: tl.constexpr, DELAYED: tl.constexpr):
+    fired = (h - vth) >= 0.0
+    if DELAYED or RESET == 2:
+        v = h
+    elif RESET == 0:
+        v = tl.where(fired, v_reset + 0.0 * h, h)
+    else:
+        v = tl.where(fired, h - vth, h)
+    return v
+
+
+@triton.jit
+def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr, iseq_ptr, T, N,
+                RESET: tl.constexpr, DELAYED: tl.constexpr, NO_LEAK: tl.constexpr, CUBA: tl.constexpr,
+                RECORD: tl.constexpr, BLOCK_N: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = offs < N
+    decay = tl.load(c_ptr + 0)
+    leak = tl.load(c_ptr + 1)
+    gain = tl.load(c_ptr + 2)
+    vth = tl.load(c_ptr + 3)
+    v_reset = tl.load(c_ptr + 4)
+    syn_decay = tl.load(c_ptr + 5)
+    gain_syn = tl.load(c_ptr + 6)
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    cur = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+    row = offs.to(tl.int64)  # advanced by N per step: 64-bit offsets, no T*N overflow
+    for _ in range(T):
+        inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+        if CUBA:
+            cur = syn_decay * cur + gain_syn * inp
+            inp = cur
+        h = _charge(v, inp, decay, leak, gain, vth, v_reset, RESET, DELAYED, NO_LEAK)
+        fired = (h - vth) >= 0.0
+        tl.store(out_ptr + row, fired.to(h.dtype), mask=mask)
+        v = _after(h, vth, v_reset, RESET, DELAYED)
+        if RECORD:
+            tl.store(vseq_ptr + row, v, mask=mask)
+            if CUBA:
+                tl.store(iseq_ptr + row, cur, mask=mask)
+        row += N
+    tl.store(vt_ptr + offs, v, mask=mask)
+    tl.store(it_ptr + offs, cur, mask=mask)
+
+
+@triton.jit
+def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_ptr, gv0_ptr, gi0_ptr,
+                 h_ptr, cur_ptr, partial_ptr, T, N,
+                 RESET: tl.constexpr, DELAYED: tl.constexpr, DETACH: tl.constexpr, NO_LEAK: tl.constexpr,
+                 CUBA: tl.constexpr, SURROGATE: tl.constexpr, BLOCK_N: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = offs < N
+    decay = tl.load(c_ptr + 0)
+    leak = tl.load(c_ptr + 1)
+    gain = tl.load(c_ptr + 2)
+    vth = tl.load(c_ptr + 3)
+    v_reset = tl.load(c_ptr + 4)
+    syn_decay = tl.load(c_ptr + 5)
+    gain_syn = tl.load(c_ptr + 6)
+    k1 = tl.load(c_ptr + 7)
+    k2 = tl.load(c_ptr + 8)
+    v0 = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    i0 = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+    v = v0
+    cur = i0
+    row = offs.to(tl.int64)
+    for _ in range(T):  # recompute the charged membrane (and the current) of this block
+        inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+        if CUBA:
+            cur = syn_decay * cur + gain_syn * inp
+            inp = cur
+            tl.store(cur_ptr + row, cur, mask=mask)
+        h = _charge(v, inp, decay, leak, gain, vth, v_reset, RESET, DELAYED, NO_LEAK)
+        tl.store(h_ptr + row, h, mask=mask)
+        v = _after(h, vth, v_reset, RESET, DELAYED)
+        row += N
+    gv = tl.load(gvt_ptr + offs, mask=mask, other=0.0)
+    gi = tl.load(git_ptr + offs, mask=mask, other=0.0)
+    zero = tl.zeros_like(gv)
+    acc_decay = zero
+    acc_leak = zero
+    acc_gain = zero
+    acc_vth = zero
+    acc_sdecay = zero
+    acc_gsyn = zero
+    for k in range(T):
+        t = T - 1 - k
+        row -= N
+        h = tl.load(h_ptr + row, mask=mask, other=0.0)
+        if t > 0:
+            state = _after(tl.load(h_ptr + row - N, mask=mask, other=0.0), vth, v_reset, RESET, DELAYED)
+        else:
+            state = v0
+        if DELAYED:
+            fired_prev = (state - vth) >= 0.0
+        else:
+            fired_prev = zero > 1.0  # never
+        vdec = state
+        if DELAYED and RESET == 0:
+            vdec = tl.where(fired_prev, v_reset + zero, state)
+        z = h - vth
+        d = _surrogate(z, k1, k2, SURROGATE)
+        go = tl.load(gout_ptr + row, mask=mask, other=0.0)
+        if DELAYED:
+            gh = go * d + gv
+            g_th = -go * d
+            if RESET == 1:
+                g_th = tl.where(fired_prev, g_th - gh, g_th)
+        else:
+            fired = z >= 0.0
+            if RESET == 0:
+                dv_dh = tl.where(fired, zero, zero + 1.0)
+                dv_ds = v_reset - h
+                dv_dth = zero
+            elif RESET == 1:
+                dv_dh = zero + 1.0
+                dv_ds = zero - vth
+                dv_dth = tl.where(fired, zero - 1.0, zero)
+            else:
+                dv_dh = zero + 1.0
+                dv_ds = zero
+                dv_dth = zero
+            gs = go
+            if not DETACH:
+                gs = go + gv * dv_ds
+            gh = gs * d + gv * dv_dh
+            g_th = -gs * d + gv * dv_dth
+        if CUBA:
+            inp = tl.load(cur_ptr + row, mask=mask, other=0.0)
+        else:
+            inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+        acc_vth += g_th
+        acc_gain += gh * inp
+        if not NO_LEAK:
+            acc_decay += gh * vdec
+            acc_leak += gh
+        dh_dv = decay
+        if NO_LEAK:
+            dh_dv = 1.0 + 0.0 * decay
+        if DELAYED and RESET == 0:
+            gv = tl.where(fired_prev, zero, gh * dh_dv)
+        else:
+            gv = gh * dh_dv
+        if CUBA:
+            gcur = gh * gain + gi
+            if t > 0:
+                prev_i = tl.load(cur_ptr + row - N, mask=mask, other=0.0)
+            else:
+                prev_i = i0
+            acc_sdecay += gcur * prev_i
+            acc_gsyn += gcur * tl.load(x_ptr + row, mask=mask, other=0.0)
+            tl.store(gx_ptr + row, gcur * gain_syn, mask=mask)
+            gi = gcur * syn_decay
+        else:
+            tl.store(gx_ptr + row, gh * gain, mask=mask)
+    tl.store(gv0_ptr + offs, gv, mask=mask)
+    tl.store(gi0_ptr + offs, gi, mask=mask)
+    base = partial_ptr + pid * 6
+    tl.store(base + 0, tl.sum(tl.where(mask, acc_decay, zero), axis=0))
+    tl.store(base + 1, tl.sum(tl.where(mask, acc_leak, zero), axis=0))
+    tl.store(base + 2, tl.sum(tl.where(mask, acc_gain, zero), axis=0))
+    tl.store(base + 3, tl.sum(tl.where(mask, acc_vth, zero), axis=0))
+    tl.store(base + 4, tl.sum(tl.where(mask, acc_sdecay, zero), axis=0))
+    tl.store(base + 5, tl.sum(tl.where(mask, acc_gsyn, zero), axis=0))
+
+
+def grid(n: int) -> tuple[int]:
+    return (triton.cdiv(n, BLOCK),)

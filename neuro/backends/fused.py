@@ -1,0 +1,171 @@
+"""The fused CPU backend: whole-sequence neuron kernels compiled with numba.
+
+One kernel call runs all T steps of a layer (no per-step Python, no per-step tensors); its
+backward recomputes the membrane from the saved input, so BPTT keeps nothing per time step beyond
+the layer's input. Operations:
+
+==================  =========================================  ==================================
+op                  used by                                    options handled
+==================  =========================================  ==================================
+``lif``             :class:`~neuro.neurons.LIF`                hard/subtract/no reset, delayed
+``plif``            :class:`~neuro.neurons.PLIF`               (snnTorch) timing, detach_reset,
+``if``              :class:`~neuro.neurons.IF`                 decay_input, learnable tau,
+``cuba_lif``        :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
+``alif``            :class:`~neuro.neurons.ALIF`               built-in surrogate
+``event_linear``    :class:`~neuro.layers.EventLinear`         any input values, float32/64
+``recurrent_lif``   :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
+``spiking_linear``  :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
+==================  =========================================  ==================================
+
+Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
+a ``v_reset`` that requires grad, a step function the table does not list) is declined by the op's
+``supports`` and runs on the reference backend. Needs ``numba`` (``pip install
+neuro[fast]``); without it the backend reports itself unavailable and nothing else changes.
+
+Example:
+    >>> import torch
+    >>> from neuro import LIF, backends
+    >>> with backends.use("fused"):
+    ...     spikes, state = LIF()(torch.full((3, 1, 2), 2.0))
+    >>> spikes[:, 0, 0].tolist()
+    [1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from neuro.backends import Impl
+from neuro.backends._spec import KernelSpec, Unsupported, alif_spec, check_tensors, cuba_spec, if_spec, lif_spec
+from neuro.neurons.alif import alif_step
+from neuro.neurons.cuba_lif import cuba_lif_step
+from neuro.neurons.if_ import if_step
+from neuro.neurons.lif import lif_step
+
+__all__ = ["OPS", "availability", "event_linear", "recurrent_lif", "spiking_linear", "why_not"]
+
+
+def availability() -> str | None:
+    """``None`` when numba imports, else the reason (a missing or broken numba never breaks neuro)."""
+    try:
+        import numba  # noqa: F401
+    except Exception as exc:
+        return f"numba is not usable ({type(exc).__name__}: {exc}); pip install 'neuro[fast]'"
+    return None
+
+
+def _spec_of(step: Callable[..., Any]) -> Callable[[Any, torch.dtype], KernelSpec] | None:
+    return {lif_step: lif_spec, if_step: if_spec, cuba_lif_step: cuba_spec, alif_step: alif_spec}.get(step)
+
+
+def why_not(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple) -> str | None:
+    """Why the fused kernels decline these inputs (``None``: they take them)."""
+    make = _spec_of(step)
+    if make is None:
+        return f"no fused kernel for step function {getattr(step, '__name__', step)!r}"
+    try:
+        check_tensors(x, state, "cpu")
+        make(params, x.dtype)
+    except Unsupported as exc:
+        return str(exc)
+    return None
+
+
+def _supports(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple) -> bool:
+    return why_not(step, x, state, params) is None
+
+
+def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple, record: bool = False
+        ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
+    """The backend operation for every neuron in the table above (dispatch on ``step``)."""
+    spec = _spec_of(step)(params, x.dtype)
+    if step is alif_step:
+        from neuro.backends._fused_alif import run_alif
+
+        return run_alif(spec, x, state, record)
+    from neuro.backends._fused_lif import run_lif_family
+
+    return run_lif_family(spec, x, state, record)
+
+
+def _event_supports(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> bool:
+    tensors = [x, weight] + ([] if bias is None else [bias])
+    return (x.dim() == 2 and weight.dim() == 2 and x.shape[1] == weight.shape[1] and x.numel() > 0
+            and all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
+            and x.dtype in (torch.float32, torch.float64))
+
+
+def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
+    """``x @ weight.T + bias`` gathering only the non-zero inputs, or ``None`` when ``x`` is denser than
+    ``max_density`` (see :mod:`neuro.backends._fused_event`)."""
+    from neuro.backends._fused_event import event_linear as run_event
+
+    return run_event(x, weight, bias, max_density)
+
+
+def _recurrent_supports(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tensor) -> bool:
+    try:
+        spec = lif_spec(params, x.dtype)
+        check_tensors(x, type(state)(*state), "cpu")
+    except Unsupported:
+        return False
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or any(t.requires_grad for t in state)
+        or any(t.requires_grad for t in spec.scalars.values()))
+    return (x.dim() == 3 and not spec.delayed and not needs_grad and weight.dtype == x.dtype
+            and weight.device.type == "cpu")
+
+
+def recurrent_lif(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tensor) -> tuple[Tensor, NamedTuple]:
+    """Inference of :class:`~neuro.layers.RecurrentLIF` on the event-driven kernel."""
+    import numpy as np
+
+    from neuro.backends._numba_recurrent import recurrent_kernel
+    from neuro.backends._parallel import run_blocks
+
+    spec = lif_spec(params, x.dtype)
+    w = weight.detach().t().contiguous()  # (pre, post): row j holds the synapses leaving neuron j
+    nz = w.nonzero()
+    colptr = torch.zeros(w.shape[0] + 1, dtype=torch.int64)
+    colptr[1:] = torch.cumsum(torch.bincount(nz[:, 0], minlength=w.shape[0]), 0)
+    rows, vals = nz[:, 1].contiguous(), w[nz[:, 0], nz[:, 1]].contiguous()
+    k = spec.scalars
+    c = np.array([float(k["decay"]), float(k["leak"]), float(k["gain"]), float(k["v_threshold"]),
+                  spec.consts["v_reset"]], dtype=x.detach().numpy().dtype)
+    x = x.detach().contiguous()
+    out = torch.empty_like(x)
+    v0 = state.v.detach().contiguous()
+    v_out = torch.empty_like(v0)
+    run_blocks(recurrent_kernel(spec.reset), x.shape[1], 1, x.numpy(), v0.numpy(),
+               state.s.detach().contiguous().numpy(), colptr.numpy(), rows.numpy(), vals.numpy(), c, out.numpy(),
+               v_out.numpy(), work=x.numel())
+    return out, type(state)(v_out, out[-1].clone() if x.shape[0] else state.s)
+
+
+def _spiking_supports(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Tensor | None, state: NamedTuple,
+                      params: NamedTuple, max_density: float = 1.0) -> bool:
+    if step is alif_step or x.dim() < 3 or not _event_supports(x.reshape(-1, x.shape[-1]), weight, bias):
+        return False
+    return why_not(step, x.new_empty(x.shape[0], *state.v.shape), state, params) is None
+
+
+def spiking_linear(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Tensor | None, state: NamedTuple,
+                   params: NamedTuple, max_density: float = 1.0) -> tuple[Tensor, NamedTuple] | None:
+    """A LIF-family neuron on ``x W^T + b``, fused (see :mod:`neuro.backends._fused_spiking`), or ``None``
+    when ``x`` is denser than ``max_density``."""
+    from neuro.backends._fused_spiking import spiking_linear as run_fused
+
+    return run_fused(_spec_of(step)(params, x.dtype), x, weight, bias, state, max_density)
+
+
+_NEURON = Impl(run, _supports)
+
+#: Operation name -> implementation.
+OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON,
+                        "event_linear": Impl(event_linear, _event_supports),
+                        "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),
+                        "spiking_linear": Impl(spiking_linear, _spiking_supports)}

@@ -1,0 +1,117 @@
+"""Timing, spike verification, peak memory and reporting for ``neuro bench``.
+
+* :func:`time_interleaved` runs every implementation once per round, round after round, so that a
+  machine shared with other work slows all of them alike; it reports every sample.
+* :func:`spike_mismatches` compares the spike tensors two implementations produced.
+* :func:`peak_memory` measures the extra memory one call needs: on CUDA from the caching
+  allocator's peak; on CPU from the process's peak resident set (``VmHWM``, reset through
+  ``/proc/self/clear_refs``) in a fresh subprocess whose allocator returns every large block to
+  the OS (``MALLOC_MMAP_THRESHOLD_``), so freed memory is not silently reused.
+
+Example:
+    >>> samples = time_interleaved({"a": lambda: None, "b": lambda: None}, repeats=3, warmup=1)
+    >>> sorted(samples), len(samples["a"])
+    (['a', 'b'], 3)
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+__all__ = ["Stats", "peak_memory", "spike_mismatches", "stats", "time_interleaved"]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of timing samples, in milliseconds."""
+
+    median: float
+    min: float
+    max: float
+    samples: list[float] = field(default_factory=list)
+
+
+def stats(samples_s: list[float]) -> Stats:
+    ms = [s * 1e3 for s in samples_s]
+    return Stats(statistics.median(ms), min(ms), max(ms), ms)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
+                     device: str = "cpu") -> dict[str, list[float]]:
+    """Seconds per call of each function, measured round-robin (``warmup`` untimed rounds first)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+            _sync(device)
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            gc.collect()
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            samples[name].append(time.perf_counter() - t0)
+    return samples
+
+
+def spike_mismatches(reference: Mapping[str, Tensor], other: Mapping[str, Tensor]) -> tuple[int, int]:
+    """``(differing, total)`` spike count over the layers both implementations report."""
+    differing = total = 0
+    for key, ref in reference.items():
+        if key not in other:
+            continue
+        got = other[key].detach().to(ref.device, ref.dtype).reshape(ref.shape)
+        differing += int((got != ref).sum())
+        total += ref.numel()
+    return differing, total
+
+
+def _status(field_name: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field_name}")
+
+
+def peak_memory(fn: Callable[[], object], device: str = "cpu") -> int | None:
+    """Bytes one call of ``fn`` needs above what is allocated before it (``None`` if unmeasurable here).
+
+    On CPU this is meaningful only in a process started with ``MALLOC_MMAP_THRESHOLD_`` set (see the
+    module docstring); :mod:`neuro.bench.memory` is that process.
+    """
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak resident set to the current one
+        base = _status("VmRSS")
+    except OSError:
+        return None
+    fn()
+    return _status("VmHWM") - base
+
+
+def mmap_env() -> dict[str, str]:
+    """Environment of a memory-measuring subprocess: every allocation over 64 KiB is its own mapping."""
+    return {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}

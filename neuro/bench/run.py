@@ -1,0 +1,212 @@
+"""Run benchmark workloads: verify identical spikes, time round-robin, measure memory, report.
+
+:func:`run` returns (and :func:`markdown` formats) a JSON-able report: the machine, library
+versions, and per workload every implementation's median/min/max time, its spike mismatches
+against neuro (float64 run, and float32 run), and neuro's ratio to the fastest available peer
+against the goal.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neuro.bench import WORKLOADS
+from neuro.bench.harness import spike_mismatches, stats, time_interleaved
+from neuro.bench.memory import measure
+from neuro.bench.peers import available, versions
+
+__all__ = ["DEFAULT_ORDER", "machine", "markdown", "run"]
+
+DEFAULT_ORDER = ("W1", "W2", "W3-fwd", "W3-train", "W4", "W5", "W1-mem", "data")
+_NAMES = {"neuro": "neuro", "snntorch": "snnTorch", "spikingjelly": "SpikingJelly", "norse": "Norse",
+          "torch": "plain torch"}
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, torch threads, OS and library versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(), "python": platform.python_version(), "versions": versions(),
+            "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1", "load_average": os.getloadavg()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _verify(name: str, size: dict[str, int], impls: list[str], dtype: torch.dtype) -> dict[str, list[int]]:
+    spec = WORKLOADS[name]
+    ref = None
+    out: dict[str, list[int]] = {}
+    for impl in ["neuro", *[i for i in impls if i != "neuro"]]:
+        spikes = spec.build(impl, size, dtype, **spec.kwargs).spikes()
+        if ref is None:
+            ref = spikes
+        out[impl] = list(spike_mismatches(ref, spikes))
+        del spikes
+        gc.collect()
+    return out
+
+
+def _timed(name: str, size: dict[str, int], impls: list[str], repeats: int, warmup: int) -> dict[str, Any]:
+    spec = WORKLOADS[name]
+    cases = {impl: spec.build(impl, size, torch.float32, **spec.kwargs) for impl in impls}
+    samples = time_interleaved({impl: case.step for impl, case in cases.items()}, repeats, warmup)
+    del cases
+    gc.collect()
+    return {impl: stats(s).__dict__ for impl, s in samples.items()}
+
+
+def _ratio(values: dict[str, float], peers: tuple[str, ...]) -> tuple[str | None, float | None]:
+    present = {p: values[p] for p in peers if p in values}
+    if "neuro" not in values or not present:
+        return None, None
+    best = min(present, key=present.get)
+    return best, values["neuro"] / present[best]
+
+
+def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callable[[str], None]) -> dict[str, Any]:
+    spec = WORKLOADS[name]
+    size = spec.sizes[size_name]
+    impls = [i for i in spec.impls if i in available()]
+    log(f"{name}: {spec.title} [{size_name}] on {', '.join(impls)}")
+    mism64 = _verify(name, size, impls, torch.float64)
+    mism32 = _verify(name, size, impls, torch.float32)
+    for impl in impls:
+        d, n = mism64[impl]
+        log(f"  spikes vs neuro: {impl:13s} float64 {d}/{n} differ, float32 {mism32[impl][0]}/{n} differ")
+    identical = all(mism64[i][0] == 0 for i in impls)
+    timing = _timed(name, size, impls, repeats, warmup)
+    medians = {impl: t["median"] for impl, t in timing.items()}
+    best, ratio = _ratio(medians, spec.peers)
+    for impl in impls:
+        t = timing[impl]
+        log(f"  {impl:13s} median {t['median']:9.1f} ms  (min {t['min']:.1f}, max {t['max']:.1f})")
+    if ratio is not None:
+        log(f"  neuro / fastest peer ({best}) = {ratio:.3f}  goal <= {spec.goal:.3f}: "
+            f"{'met' if ratio <= spec.goal else 'MISSED'}")
+    return {"title": spec.title, "size": size, "spikes_identical": identical, "mismatch_float64": mism64,
+            "mismatch_float32": mism32, "time_ms": timing, "fastest_peer": best, "ratio": ratio, "goal": spec.goal,
+            "met": None if ratio is None else ratio <= spec.goal}
+
+
+def _memory(size_name: str, log: Callable[[str], None]) -> dict[str, Any]:
+    spec = WORKLOADS["W1"]
+    size = {**spec.sizes[size_name], "T": 64 if size_name == "full" else spec.sizes[size_name]["T"]}
+    log(f"W1-mem: peak training memory of W1 at T={size['T']} (fresh process per implementation)")
+    peak = {}
+    for impl in [i for i in spec.impls if i in available()]:
+        peak[impl] = measure("W1", impl, size)
+        shown = "failed" if peak[impl] is None else f"{peak[impl] / 2**20:.1f} MiB"
+        log(f"  {impl:13s} {shown}")
+    best, ratio = _ratio({k: v for k, v in peak.items() if v}, spec.peers)
+    if ratio is not None:
+        log(f"  neuro / lowest peer ({best}) = {ratio:.3f}  goal <= 0.5: {'met' if ratio <= 0.5 else 'MISSED'}")
+    return {"title": f"peak training memory, W1 at T={size['T']}", "size": size, "peak_bytes": peak,
+            "lowest_peer": best, "ratio": ratio, "goal": 0.5, "met": None if ratio is None else ratio <= 0.5}
+
+
+def _data(log: Callable[[str], None]) -> dict[str, Any]:
+    try:
+        from neuro.data.benchmark import nmnist_pipeline_benchmark
+    except ImportError:
+        msg = ("data-pipeline benchmark not run: neuro.data.benchmark is not on this branch yet (it comes "
+               "from the data engineer's branch `data`)")
+        log(msg)
+        return {"skipped": msg}
+    try:
+        result = nmnist_pipeline_benchmark()
+    except Exception as exc:  # missing recordings etc.: report, do not abort the other results
+        msg = f"data-pipeline benchmark failed: {type(exc).__name__}: {exc}"
+        log(msg)
+        return {"skipped": msg}
+    log(f"data: N-MNIST files -> frames: neuro {result['neuro_samples_per_s']:.0f} samples/s, tonic "
+        f"{result['tonic_samples_per_s']:.0f} samples/s, speed-up {result['speedup']:.2f}")
+    return result
+
+
+def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
+    """Forward + weight gradient of EventLinear's gather against the GEMM on W1's first layer, by density."""
+    from neuro.layers import EventLinear
+
+    m, k, n = 3200, 2312, 512
+    layer = EventLinear(k, n)
+    gy = torch.randn(m, n)
+    rows = []
+    log(f"crossover: EventLinear {k}->{n} on {m} rows, forward + weight gradient, event vs dense")
+    for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
+        x = (torch.rand(m, k) < density).float()
+
+        def run(mode: str, x: torch.Tensor = x) -> None:
+            layer.mode = mode
+            layer.zero_grad(set_to_none=True)
+            layer(x).backward(gy)
+
+        t = time_interleaved({"event": lambda: run("event"), "dense": lambda: run("dense")}, repeats, 1)
+        med = {key: stats(v).median for key, v in t.items()}
+        rows.append({"density": density, "event_ms": med["event"], "dense_ms": med["dense"]})
+        log(f"  density {density:4.2f}: event {med['event']:7.1f} ms, dense {med['dense']:7.1f} ms")
+    faster = [r["density"] for r in rows if r["event_ms"] < r["dense_ms"]]
+    even = max(faster) if faster else None
+    log(f"  the event path is faster up to density {even}")
+    return {"rows": rows, "event_faster_up_to": even}
+
+
+def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, warmup: int = 1,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the named workloads (default :data:`DEFAULT_ORDER`) and return the report."""
+    report: dict[str, Any] = {"machine": machine(), "size": size, "repeats": repeats, "results": {}}
+    log(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, torch threads "
+        f"{report['machine']['torch_threads']}; implementations: {', '.join(available())}")
+    for name in names or list(DEFAULT_ORDER):
+        if name == "W1-mem":
+            report["results"][name] = _memory(size, log)
+        elif name == "data":
+            report["results"][name] = _data(log)
+        elif name == "crossover":
+            report["results"][name] = _crossover(log, repeats)
+        else:
+            result = _workload(name, size, repeats, warmup, log)
+            report["results"][name] = result
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The README table of a report."""
+    cols = ["snntorch", "spikingjelly", "norse", "torch", "neuro"]
+    lines = ["| workload | " + " | ".join(_NAMES[c] for c in cols) + " | neuro / fastest peer | goal |",
+             "|---" * (len(cols) + 3) + "|"]
+    for name, r in report["results"].items():
+        if "time_ms" in r:
+            cells = [f"{r['time_ms'][c]['median']:.0f} ms" if c in r["time_ms"] else "—" for c in cols]
+        elif "peak_bytes" in r:
+            cells = [f"{r['peak_bytes'][c] / 2**20:.0f} MiB" if r["peak_bytes"].get(c) else "—" for c in cols]
+        else:
+            continue
+        ratio = "—" if r.get("ratio") is None else f"{r['ratio']:.2f} ({'met' if r['met'] else 'missed'})"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} | ≤ {r['goal']:.2f} |")
+    m = report["machine"]
+    lines.append("")
+    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}, "
+                 f"load average at start {m['load_average'][0]:.1f}, huge pages for large tensors "
+                 f"{'on' if m['thp_mem_alloc'] else 'off'}; medians of {report['repeats']} round-robin repeats; "
+                 f"`neuro bench` (size {report['size']}).")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run(sys.argv[1:] or None)

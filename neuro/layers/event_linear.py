@@ -1,0 +1,93 @@
+r"""A linear synapse layer that exploits sparse spike inputs.
+
+:math:`y = x W^\top + b`, exactly :class:`torch.nn.Linear`, but when the input is sparse (spikes)
+the forward pass sums only the rows of :math:`W^\top` selected by the non-zero inputs and the
+weight gradient scatters the output gradient into only those rows: ``nnz x out_features``
+additions instead of ``rows x in_features x out_features`` multiply-adds. The choice is made per
+call from the measured input density (``mode="auto"``): at or below ``max_density`` the
+event-driven path runs (on a backend that provides ``"event_linear"``, e.g. ``fused``), above it
+the dense GEMM. Both give the same result up to float summation order; the input gradient (needed
+in hidden layers) is always the dense ``dy @ W``. For training, a binary input is kept for the
+weight gradient in compressed form (int32 indices of its spikes) rather than as floats, also when
+the forward pass runs as a GEMM.
+
+The default ``max_density`` is the measured break-even on a 2-core AMD EPYC (``neuro bench
+--only crossover`` prints it for your machine).
+
+Args:
+    in_features, out_features, bias: as :class:`torch.nn.Linear`.
+    mode: ``"auto"`` (choose by density), ``"event"`` (always gather, when a backend offers it) or
+        ``"dense"`` (always ``F.linear``).
+    max_density: density threshold of ``"auto"``.
+
+Shape:
+    input ``(..., in_features)`` (e.g. time-major ``(T, B, in_features)``: all steps in one call),
+    output ``(..., out_features)``.
+
+Example:
+    >>> import torch
+    >>> layer = EventLinear(100, 4)
+    >>> x = (torch.rand(25, 8, 100) < 0.05).float()
+    >>> torch.allclose(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), atol=1e-6)
+    True
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from neuro import backends
+from neuro.errors import BackendError, ConfigError, ShapeError
+
+__all__ = ["DEFAULT_MAX_DENSITY", "EventLinear", "choose_path"]
+
+#: Break-even input density of the event-driven path against oneDNN's GEMM (see the module docstring).
+DEFAULT_MAX_DENSITY = 0.15
+
+_MODES = ("auto", "event", "dense")
+
+
+def choose_path(mode: str) -> Literal["event", "dense"]:
+    """``"dense"`` when ``mode`` or the selected backend (``reference``) asks for the plain GEMM, else ``"event"``
+    (the event-driven operation then measures the density and may still decline)."""
+    return "dense" if mode == "dense" or backends.current() == "reference" else "event"
+
+
+class EventLinear(nn.Linear):
+    """:class:`torch.nn.Linear` with an event-driven path for sparse inputs; see the module docstring."""
+
+    is_sequence: ClassVar[bool] = True
+    stateful: ClassVar[bool] = False
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 mode: Literal["auto", "event", "dense"] = "auto", max_density: float = DEFAULT_MAX_DENSITY,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
+        if mode not in _MODES:
+            raise ConfigError(f"EventLinear: mode must be one of {_MODES}, got {mode!r}")
+        if not 0.0 <= max_density <= 1.0:
+            raise ConfigError(f"EventLinear: max_density must be in [0, 1], got {max_density!r}")
+        self.mode = mode
+        self.max_density = float(max_density)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1:] != (self.in_features,):
+            raise ShapeError(f"EventLinear: expected input (..., {self.in_features}), got {tuple(x.shape)}")
+        x2 = x.reshape(-1, self.in_features)  # (rows, in_features)
+        if x2.numel() and choose_path(self.mode) == "event":
+            limit = 1.0 if self.mode == "event" else self.max_density
+            try:
+                _, fn = backends.resolve("event_linear", x2, self.weight, self.bias, limit)
+            except BackendError:
+                fn = None  # no backend gathers these inputs (device, dtype, numba missing): dense
+            y = None if fn is None else fn(x2, self.weight, self.bias, limit)  # None: denser than the limit
+            if y is not None:
+                return y.reshape(*x.shape[:-1], self.out_features)
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, mode={self.mode}, max_density={self.max_density:g}"

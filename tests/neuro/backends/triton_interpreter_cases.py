@@ -1,0 +1,90 @@
+"""Triton kernels against the reference on CPU through Triton's interpreter.
+
+Run by ``test_triton.py`` in a subprocess with ``TRITON_INTERPRET=1`` (the variable must be set
+before Triton is imported); not collected on its own (the file name does not start with ``test_``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from neuro import ALIF, IF, LIF, PLIF, CubaLIF, backends
+from neuro.core.reset import resolve_reset
+from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, Triangle
+from tests.neuro.backends.compare import assert_same
+
+assert os.environ.get("TRITON_INTERPRET") == "1", "run through tests/neuro/backends/test_triton.py"
+
+LIF_OPTIONS = [("hard", False, False, True), ("hard", True, True, False), ("subtract", False, True, True),
+               ("subtract", True, False, False), ("none", False, False, False), ("none", True, True, True)]
+
+
+def _x(shape=(7, 3, 9), dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=dtype) * 1.5 + 0.8
+
+
+@pytest.mark.parametrize(("reset", "delayed", "detach", "decay"), LIF_OPTIONS)
+def test_lif(reset, delayed, detach, decay):
+    lif = LIF(tau_mem=5e-3, v_reset=-0.1, v_leak=0.05, reset=resolve_reset({"name": reset, "delayed": delayed}),
+              detach_reset=detach, decay_input=decay, learn_tau=True, learn_threshold=True).double()
+    assert_same(lif, _x(), "triton")
+
+
+@pytest.mark.parametrize(("reset", "delayed"), [("hard", False), ("subtract", True)])
+def test_cuba_plif_if(reset, delayed):
+    rule = resolve_reset({"name": reset, "delayed": delayed})
+    assert_same(CubaLIF(tau_syn=4e-3, tau_mem=5e-3, reset=rule, learn_tau=True, w_in=1.3).double(), _x(), "triton")
+    if not delayed:
+        assert_same(PLIF(init_tau_mem=3e-3, reset=reset, learn_threshold=True).double(), _x(), "triton")
+        assert_same(IF(v_threshold=1.2, r=0.7, reset=reset).double(), _x(), "triton")
+
+
+@pytest.mark.parametrize("surrogate", [ATan(), Sigmoid(), FastSigmoid(), Triangle(), Rectangular(0.8, 0.7), Erf()],
+                         ids=lambda s: type(s).__name__)
+def test_surrogates(surrogate):
+    assert_same(LIF(tau_mem=3e-3, surrogate=surrogate, learn_threshold=True).double(), _x(), "triton")
+
+
+def test_float32_and_a_partial_block():
+    assert_same(LIF(tau_mem=2e-3, decay_input=False, detach_reset=True), _x((9, 300), torch.float32), "triton")
+
+
+def test_record_matches_reference():
+    from neuro import Sequential, simulate
+
+    net = Sequential(torch.nn.Linear(4, 6), CubaLIF(tau_syn=3e-3, tau_mem=4e-3)).double()
+    x = _x((8, 2, 4))
+    traces = {}
+    for name in ("reference", "triton"):
+        with torch.no_grad(), backends.use(name, strict=True):
+            traces[name] = simulate(net, x, record=True)
+    for key in traces["reference"]:
+        torch.testing.assert_close(traces["triton"][key], traces["reference"][key], rtol=1e-12, atol=1e-12)
+
+
+def test_declined_inputs_fall_back():
+    from neuro.neurons.lif import LIFParameters, LIFState, lif_step
+
+    x, state = torch.rand(3, 4), LIFState(torch.zeros(4))
+    assert backends.resolve("lif", lif_step, x, state, LIFParameters(), fallback="sequence")[0] != "triton"
+    with backends.use("triton"):  # selected explicitly, the interpreter takes CPU tensors
+        assert backends.resolve("lif", lif_step, x, state, LIFParameters(), fallback="sequence")[0] == "triton"
+        alif = ALIF().double()  # no Triton ALIF kernel: the reference runs it
+        out, _ = alif(_x())
+    with backends.use("reference"):
+        torch.testing.assert_close(out, alif(_x())[0])
+
+
+def test_gpu_check_script_dry_run_on_cpu():
+    """The GPU session's script, run end to end on CPU tensors (the interpreter stands in for the GPU)."""
+    from neuro.bench.gpu_check import gpu_check
+
+    report = gpu_check(size="tiny", repeats=1, log=lambda _: None, device="cpu")
+    assert report["triton_vs_reference"] and set(report["triton_vs_reference"].values()) == {"pass"}
+    assert set(report["timing"]) == {"W1", "W3-fwd", "W3-train", "W5"}
+    for row in report["timing"].values():
+        assert all(d == 0 for d, _ in row["mismatch_float32"].values())

@@ -1,0 +1,116 @@
+"""EventLinear: same values and gradients as the dense layer, automatic path choice by density."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch.nn import functional as F
+
+from neuro import Sequential, backends
+from neuro.errors import ConfigError, ShapeError
+from neuro.layers import EventLinear
+
+pytest.importorskip("numba")
+
+
+def _spikes(shape, density, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(shape, generator=g, dtype=dtype) < density).to(dtype)
+
+
+def _grads(layer, x, mode):
+    layer.mode = mode
+    layer.zero_grad()
+    x = x.detach().clone().requires_grad_()
+    y = layer(x)
+    w = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
+    (y * w).sum().backward()
+    return y.detach(), x.grad, layer.weight.grad.clone(), layer.bias.grad.clone()
+
+
+@pytest.mark.parametrize(("kind", "width"), [("binary", 11), ("graded", 11), ("binary", 300), ("graded", 300)])
+def test_event_path_equals_dense_values_and_gradients(kind, width):
+    layer = EventLinear(37, width).double()  # 300 outputs: the gathers run in column chunks
+    x = _spikes((6, 5, 37), 0.1)
+    if kind == "graded":  # non-binary inputs carry their values through the gather
+        x = x * torch.rand(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1)) * 3
+    event = _grads(layer, x, "event")
+    dense = _grads(layer, x, "dense")
+    for a, b in zip(event, dense, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_close_to_dense():
+    layer = EventLinear(300, 40)
+    x = _spikes((50, 300), 0.05, dtype=torch.float32)
+    for a, b in zip(_grads(layer, x, "event"), _grads(layer, x, "dense"), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@given(rows=st.integers(1, 40), k=st.integers(1, 30), n=st.integers(1, 20), density=st.floats(0.0, 1.0),
+       bias=st.booleans(), seed=st.integers(0, 100))
+def test_any_shape_and_density(rows, k, n, density, bias, seed):
+    torch.manual_seed(seed)
+    layer = EventLinear(k, n, bias=bias, mode="event").double()
+    x = _spikes((rows, k), density, seed)
+    x.requires_grad_()
+    y = layer(x)
+    torch.testing.assert_close(y, F.linear(x, layer.weight, layer.bias), rtol=1e-12, atol=1e-12)
+    y.sum().backward()
+    torch.testing.assert_close(layer.weight.grad, torch.ones(rows, n, dtype=x.dtype).t() @ x.detach(),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_float64_gradcheck():
+    from neuro.backends.fused import event_linear
+
+    x = _spikes((7, 9), 0.3).requires_grad_()
+    w = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: event_linear(x, w, b), (x, w, b))
+
+
+def test_auto_mode_gathers_only_below_the_density_threshold(monkeypatch):
+    from neuro.backends import _fused_event
+
+    calls = []
+    original = _fused_event._EventLinear.apply
+    monkeypatch.setattr(_fused_event._EventLinear, "apply", lambda *a: calls.append(1) or original(*a))
+    layer = EventLinear(50, 5, max_density=0.2).double()
+    sparse, dense = _spikes((20, 50), 0.05), _spikes((20, 50), 0.6)
+    torch.testing.assert_close(layer(sparse), F.linear(sparse, layer.weight, layer.bias))
+    assert len(calls) == 1
+    torch.testing.assert_close(layer(dense), F.linear(dense, layer.weight, layer.bias))
+    assert len(calls) == 1  # too dense: the GEMM ran
+    with backends.use("reference"):  # the reference backend means the plain GEMM
+        layer(sparse)
+    assert len(calls) == 1
+
+
+def test_event_linear_op_declines_dense_inputs():
+    from neuro.backends.fused import event_linear
+
+    x = _spikes((10, 10), 0.5)
+    w = torch.randn(3, 10, dtype=torch.float64)
+    assert event_linear(x, w, None, max_density=0.1) is None
+    assert event_linear(x, w, None, max_density=1.0) is not None
+
+
+def test_in_a_sequential_over_time_and_errors():
+    net = Sequential(EventLinear(8, 4), torch.nn.Identity())
+    out, _ = net(_spikes((5, 3, 8), 0.2, dtype=torch.float32))
+    assert out.shape == (5, 3, 4)
+    with pytest.raises(ShapeError, match=r"\(\.\.\., 8\)"):
+        EventLinear(8, 4)(torch.zeros(3, 7))
+    with pytest.raises(ConfigError, match="mode"):
+        EventLinear(8, 4, mode="sparse")
+    with pytest.raises(ConfigError, match="max_density"):
+        EventLinear(8, 4, max_density=2.0)
+
+
+def test_unsupported_dtype_runs_dense():
+    layer = EventLinear(16, 3, mode="event").to(torch.bfloat16)
+    x = _spikes((4, 16), 0.2, dtype=torch.bfloat16)
+    torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
