@@ -108,7 +108,10 @@ def build_from_checkpoint(path: str | Path) -> tuple[nn.Module, Experiment]:
     if not {"experiment", "input_shape", "num_classes"} <= set(stored):
         raise CheckpointError(f"{path}: was not written by an experiment run (no experiment config stored)")
     exp = load_experiment(stored["experiment"])
-    model = build_model(exp.settings.model, tuple(stored["input_shape"]), int(stored["num_classes"]))
+    # the checkpoint holds the trained weights: a `pretrained` start point is neither needed nor loaded
+    # (a fine-tuned run must reload even where its stage-1 run folder is gone or relative to elsewhere)
+    table = {k: v for k, v in exp.settings.model.items() if k != "pretrained"}
+    model = build_model(table, tuple(stored["input_shape"]), int(stored["num_classes"]))
     restore_model(model, ckpt)
     model.eval()
     return model, exp

@@ -209,6 +209,22 @@ def test_pretrained_weights_start_the_fine_tune(tmp_path):
         build_model({**table, "pretrained": str(tmp_path / "nope")}, (2, 16, 16), 10)
 
 
+def test_a_fine_tuned_run_reloads_without_its_pretrained_source(tmp_path):
+    from neuro.experiment import build_from_checkpoint, load_experiment
+    from neuro.training import save_checkpoint
+    from tests.conftest import REPO
+
+    exp = load_experiment(REPO / "experiments" / "meta_tiny_nmnist_t4.toml")
+    assert exp.settings.model["pretrained"]  # points at a stage-1 run folder that does not exist here
+    table = {k: v for k, v in exp.settings.model.items() if k != "pretrained"}
+    trained = build_model(table, (2, 34, 34), 10)
+    config = {"experiment": exp.raw, "input_shape": [2, 34, 34], "num_classes": 10}
+    save_checkpoint(tmp_path / "checkpoint.safetensors", trained, config=config)
+    model, _ = build_from_checkpoint(tmp_path)
+    for name, p in trained.state_dict().items():
+        assert torch.equal(p, model.state_dict()[name]), name
+
+
 def test_counted_in_the_papers_form_after_reparameterisation():
     from neuro.analysis import count_ops
 
