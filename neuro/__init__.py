@@ -42,9 +42,11 @@ from neuro.errors import (
     UnknownNameError,
 )
 from neuro.interop.nir import from_nir, to_nir
-from neuro.layers import DirectEncoder, LatencyEncoder, PoissonEncoder
+from neuro.layers import DirectEncoder, EventLinear, LatencyEncoder, PoissonEncoder, RecurrentLIF, SpikingLinear
 from neuro.layers.reparam import reparameterize
+from neuro.models.lsm import Reservoir
 from neuro.models.meta_spikeformer import MetaSpikeFormer
+from neuro.models.readout import RidgeReadout
 from neuro.models.spike_driven_transformer import SpikeDrivenTransformer
 from neuro.neurons import (
     ALIF,
@@ -84,6 +86,7 @@ __all__ = [
     "DataFormatError",
     "DirectEncoder",
     "Erf",
+    "EventLinear",
     "FastSigmoid",
     "GaussianWeights",
     "HardReset",
@@ -100,10 +103,14 @@ __all__ = [
     "PLIFCell",
     "PoissonEncoder",
     "Rectangular",
+    "RecurrentLIF",
+    "Reservoir",
+    "RidgeReadout",
     "Sequential",
     "ShapeError",
     "Sigmoid",
     "SpikeDrivenTransformer",
+    "SpikingLinear",
     "SubtractReset",
     "Surrogate",
     "TimeDistributed",

@@ -25,9 +25,9 @@ from neuro.models.lsm.diagnostics import FiringStats, firing_stats, separation
 from neuro.models.lsm.features import FEATURES, Features, extract_features, reservoir_features
 from neuro.models.lsm.model import LSMConfig, build_lsm, build_reservoir
 from neuro.models.lsm.reservoir import LSMState, Reservoir
-from neuro.models.lsm.synapses import EventLinear, event_matmul
+from neuro.models.lsm.synapses import FixedSynapses, event_matmul
 
-__all__ = ["FEATURES", "Connectivity", "EventLinear", "Features", "FiringStats", "LSMConfig", "LSMState",
+__all__ = ["FEATURES", "Connectivity", "Features", "FiringStats", "FixedSynapses", "LSMConfig", "LSMState",
            "Reservoir", "apply_dale", "build_lsm", "build_reservoir", "event_matmul", "excitatory_mask",
            "extract_features", "firing_stats", "grid_positions", "input_mask", "recurrent_mask",
            "reservoir_features", "separation", "spectral_radius"]

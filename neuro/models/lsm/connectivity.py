@@ -1,7 +1,7 @@
 r"""Reservoir wiring: which synapses exist, their signs, and spectral-radius scaling.
 
 A :class:`Connectivity` option object describes the recurrent wiring of ``n`` neurons; :func:`recurrent_mask`
-draws it. Masks are ``(n_pre, n_post)`` booleans, the layout of :class:`~neuro.models.lsm.EventLinear`'s
+draws it. Masks are ``(n_pre, n_post)`` booleans, the layout of :class:`~neuro.models.lsm.FixedSynapses`'s
 weights (one row of fan-out per presynaptic neuron). Kinds:
 
 * ``"dense"`` — every pair connected (the MemristorLSM reservoir, whose RRAM array stores the full matrix);

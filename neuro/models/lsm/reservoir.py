@@ -1,7 +1,7 @@
 r"""The liquid-state-machine reservoir: a fixed, recurrently connected population of LIF neurons.
 
 With input spikes :math:`x_t`, input weights :math:`W_{in}`, recurrent weights :math:`W_{rec}` (both stored
-presynaptic-major, see :class:`~neuro.models.lsm.synapses.EventLinear`) and decay :math:`\beta`, one step is
+presynaptic-major, see :class:`~neuro.models.lsm.synapses.FixedSynapses`) and decay :math:`\beta`, one step is
 
 .. math::
 
@@ -46,7 +46,7 @@ from neuro.models.lsm.connectivity import (
     recurrent_mask,
     spectral_radius,
 )
-from neuro.models.lsm.synapses import EventLinear
+from neuro.models.lsm.synapses import FixedSynapses
 
 __all__ = ["LSMState", "Reservoir"]
 
@@ -110,12 +110,12 @@ class Reservoir(nn.Module):
         exc = excitatory_mask(self.n_neurons, conn.excitatory_fraction, g) if conn.excitatory_fraction > 0 else None
         self.register_buffer("excitatory", exc)
         in_mask = None if input_p >= 1.0 else input_mask(self.n_inputs, self.n_neurons, input_p, g)
-        self.input = EventLinear(self.n_inputs, self.n_neurons, input_weights or weights, mask=in_mask,
+        self.input = FixedSynapses(self.n_inputs, self.n_neurons, input_weights or weights, mask=in_mask,
                                  generator=g, dense_above=dense_above)
-        self.recurrent: EventLinear | None = None
+        self.recurrent: FixedSynapses | None = None
         if recurrent:
             mask = recurrent_mask(self.n_neurons, conn, exc, g)
-            self.recurrent = EventLinear(self.n_neurons, self.n_neurons, weights, mask=mask, generator=g,
+            self.recurrent = FixedSynapses(self.n_neurons, self.n_neurons, weights, mask=mask, generator=g,
                                          dense_above=dense_above)
             if exc is not None:
                 self.recurrent.weight = apply_dale(self.recurrent.weight, exc, conn.inhibitory_gain)

@@ -1,4 +1,7 @@
-r"""Fixed synapses driven by events: :class:`EventLinear` and the sparse product it runs on.
+r"""Fixed synapses driven by events: :class:`FixedSynapses` and the sparse product it runs on.
+
+(Never trained, with weights read from a weight source on every call; the trainable event-driven layer
+is :class:`neuro.layers.EventLinear`.)
 
 A fixed weight matrix is stored presynaptic-major, ``weight[j, i]`` = synapse from input ``j`` to output
 ``i`` (shape ``(in_features, out_features)``), so that one input event selects one contiguous row — its
@@ -31,7 +34,7 @@ from neuro.analysis.ops import CallOps, CountOptions
 from neuro.core.weight_source import WeightSource, sample_weights
 from neuro.errors import ShapeError
 
-__all__ = ["EventLinear", "event_matmul"]
+__all__ = ["FixedSynapses", "event_matmul"]
 
 
 def event_matmul(x: Tensor, weight: Tensor, dense_above: float = 0.1) -> Tensor:
@@ -59,7 +62,7 @@ def event_matmul(x: Tensor, weight: Tensor, dense_above: float = 0.1) -> Tensor:
     return F.embedding_bag(j, weight, offsets, mode="sum", per_sample_weights=per_sample)
 
 
-class EventLinear(nn.Module):
+class FixedSynapses(nn.Module):
     """A fixed (never trained) linear map ``y = x @ W_eff`` computed event by event.
 
     Args:
@@ -76,7 +79,7 @@ class EventLinear(nn.Module):
     Example:
         >>> import torch
         >>> from neuro.core.weight_source import GaussianWeights
-        >>> syn = EventLinear(4, 3, GaussianWeights(1.0), generator=torch.Generator().manual_seed(0))
+        >>> syn = FixedSynapses(4, 3, GaussianWeights(1.0), generator=torch.Generator().manual_seed(0))
         >>> syn(torch.ones(2, 4)).shape
         torch.Size([2, 3])
     """
@@ -90,7 +93,7 @@ class EventLinear(nn.Module):
         weight = sample_weights(source, (self.in_features, self.out_features), generator=generator)
         if mask is not None:
             if tuple(mask.shape) != (self.in_features, self.out_features):
-                raise ShapeError(f"EventLinear: mask has shape {tuple(mask.shape)}, expected "
+                raise ShapeError(f"FixedSynapses: mask has shape {tuple(mask.shape)}, expected "
                                  f"({self.in_features}, {self.out_features})")
             weight = weight * mask
         # reads that return the stored tensor itself are exact: bake the gain in and skip the per-call work
@@ -123,7 +126,7 @@ class EventLinear(nn.Module):
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """``x @ W_eff``; ``weight`` overrides the read (to reuse one read for several calls)."""
         if x.shape[-1] != self.in_features:
-            raise ShapeError(f"EventLinear: expected input (..., {self.in_features}), got {tuple(x.shape)}")
+            raise ShapeError(f"FixedSynapses: expected input (..., {self.in_features}), got {tuple(x.shape)}")
         w = self.read_weight() if weight is None else weight
         lead = x.shape[:-1]
         out = event_matmul(x.reshape(-1, self.in_features), w, self.dense_above)
