@@ -16,7 +16,8 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
-from neuro.backends._numba_lif import BLOCK, backward_block, surrogate_constants, surrogate_grad
+from neuro.backends._numba_lif import BLOCK, backward_block, surrogate_grad
+from neuro.backends._spec import surrogate_constants
 
 __all__ = ["BLOCK", "backward_block", "backward_kernel", "forward_kernel", "surrogate_constants"]
 

@@ -27,22 +27,12 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
+from neuro.backends._spec import surrogate_constants
+
 __all__ = ["BLOCK", "backward_block", "backward_kernel", "forward_kernel", "surrogate_constants", "surrogate_grad"]
 
 #: Neurons per forward block.
 BLOCK = 2048
-
-
-def surrogate_constants(kind: int, a: float, b: float) -> tuple[float, float]:
-    """The two constants :func:`surrogate_grad` uses, computed in double as the reference computes them
-    (the kernels cast them to the input dtype, like torch casts a Python scalar)."""
-    if kind == 0:  # ATan: (a/2) / (1 + (pi/2 a z)^2)
-        return math.pi / 2 * a, a / 2
-    if kind == 4:  # Rectangular: height * [|z| < width/2]
-        return a / 2, b
-    if kind == 5:  # Erf: a/sqrt(pi) exp(-(a z)^2)
-        return a, a / math.sqrt(math.pi)
-    return a, 0.0  # Sigmoid alpha, FastSigmoid slope, Triangle width
 
 
 @njit(inline="always", cache=True, error_model="numpy")

@@ -22,6 +22,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -31,8 +33,8 @@ from torch import Tensor
 from neuro.core.reset import HardReset, NoReset, ResetRule, SubtractReset
 from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, Surrogate, Triangle
 
-__all__ = ["RESET_CODES", "KernelSpec", "Unsupported", "alif_spec", "check_tensors", "cuba_spec", "if_spec",
-           "lif_spec", "surrogate_code"]
+__all__ = ["RESET_CODES", "KernelSpec", "Unsupported", "alif_spec", "check_tensors", "cuba_spec", "if_spec", "lif_spec",
+           "run_sequence", "surrogate_code", "surrogate_constants"]
 
 #: Reset rule class -> kernel code.
 RESET_CODES: dict[type[ResetRule], int] = {HardReset: 0, SubtractReset: 1, NoReset: 2}
@@ -183,3 +185,36 @@ def check_tensors(x: Tensor, state: NamedTuple, device_type: str,
             raise Unsupported(f"state.{name} must be a {x.dtype} tensor on {x.device}")
         if value.shape != x.shape[1:]:
             raise Unsupported(f"state.{name} has shape {tuple(value.shape)}, expected {tuple(x.shape[1:])}")
+
+
+def surrogate_constants(kind: int, a: float, b: float) -> tuple[float, float]:
+    """The two constants of the kernels' surrogate derivatives (numba's and Triton's), computed in double as
+    the reference computes them (the kernels cast them to the input dtype, like torch casts a Python scalar)."""
+    if kind == 0:  # ATan: (a/2) / (1 + (pi/2 a z)^2)
+        return math.pi / 2 * a, a / 2
+    if kind == 4:  # Rectangular: height * [|z| < width/2]
+        return a / 2, b
+    if kind == 5:  # Erf: a/sqrt(pi) exp(-(a z)^2)
+        return a, a / math.sqrt(math.pi)
+    return a, 0.0  # Sigmoid alpha, FastSigmoid slope, Triangle width
+
+
+def run_sequence(apply: Callable[..., tuple[Tensor, ...]], spec: KernelSpec, x: Tensor, state: NamedTuple,
+                 record: bool, scalars: tuple[Tensor, ...]) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
+    """Run a LIF-family sequence function over ``x`` ``(T, B, ...)``: the layout glue every backend shares.
+
+    ``apply(spec, record, x2, v0, i0, *scalars)`` works on ``(T, N)`` and returns
+    ``(spikes, v_T, i_T, v_seq, i_seq)``; this flattens the input and state, and gives back the spikes
+    ``(T, B, ...)``, the final state and, when ``record``, the per-step states.
+    """
+    shape = x.shape
+    x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
+    v0 = state.v.reshape(-1).contiguous()
+    cuba = "syn_decay" in spec.scalars
+    i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
+    out, v_out, i_out, v_seq, i_seq = apply(spec, record, x2, v0, i0, *scalars)
+    fields = (v_out.reshape(shape[1:]),) + ((i_out.reshape(shape[1:]),) if cuba else ())
+    seqs = None
+    if record:
+        seqs = type(state)(*((v_seq.reshape(shape),) + ((i_seq.reshape(shape),) if cuba else ())))
+    return out.reshape(shape), type(state)(*fields), seqs

@@ -12,8 +12,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _triton_lif as tk
-from neuro.backends._numba_lif import surrogate_constants
-from neuro.backends._spec import KernelSpec
+from neuro.backends._spec import KernelSpec, run_sequence, surrogate_constants
 
 __all__ = ["run_lif_family"]
 
@@ -76,15 +75,5 @@ class _LIFSequence(torch.autograd.Function):
 def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
                    ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
     """Run a LIF-family neuron described by ``spec`` over ``x`` ``(T, B, ...)`` on the Triton kernels."""
-    shape = x.shape
-    x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
-    v0 = state.v.reshape(-1).contiguous()
-    cuba = "syn_decay" in spec.scalars
-    i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
     scalars = tuple(spec.scalars.get(k, torch.zeros((), dtype=x.dtype)).to(x.device) for k in _SCALARS)
-    out, v_out, i_out, v_seq, i_seq = _LIFSequence.apply(spec, record, x2, v0, i0, *scalars)
-    fields = (v_out.reshape(shape[1:]),) + ((i_out.reshape(shape[1:]),) if cuba else ())
-    seqs = None
-    if record:
-        seqs = type(state)(*((v_seq.reshape(shape),) + ((i_seq.reshape(shape),) if cuba else ())))
-    return out.reshape(shape), type(state)(*fields), seqs
+    return run_sequence(_LIFSequence.apply, spec, x, state, record, scalars)
