@@ -79,7 +79,8 @@ def _ratio(values: dict[str, float], peers: tuple[str, ...]) -> tuple[str | None
     return best, values["neuro"] / present[best]
 
 
-def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callable[[str], None]) -> dict[str, Any]:
+def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callable[[str], None],
+              brian2: str | None = None) -> dict[str, Any]:
     spec = WORKLOADS[name]
     size = spec.sizes[size_name]
     impls = [i for i in spec.impls if i in available()]
@@ -99,9 +100,32 @@ def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callabl
     if ratio is not None:
         log(f"  neuro / fastest peer ({best}) = {ratio:.3f}  goal <= {spec.goal:.3f}: "
             f"{'met' if ratio <= spec.goal else 'MISSED'}")
-    return {"title": spec.title, "size": size, "spikes_identical": identical, "mismatch_float64": mism64,
-            "mismatch_float32": mism32, "time_ms": timing, "fastest_peer": best, "ratio": ratio, "goal": spec.goal,
-            "met": None if ratio is None else ratio <= spec.goal}
+    result = {"title": spec.title, "size": size, "spikes_identical": identical, "mismatch_float64": mism64,
+              "mismatch_float32": mism32, "time_ms": timing, "fastest_peer": best, "ratio": ratio, "goal": spec.goal,
+              "met": None if ratio is None else ratio <= spec.goal}
+    if name == "W4":
+        result["brian2"] = _brian2(size, brian2, repeats, medians.get("neuro"), log)
+    return result
+
+
+def _brian2(size: dict[str, int], python: str | None, repeats: int, neuro_ms: float | None,
+            log: Callable[[str], None]) -> dict[str, Any]:
+    """W4 in Brian2 (its own environment), or why it was not run."""
+    from neuro.bench.brian import brian2_w4
+
+    if python is None:
+        msg = "Brian2 not run: no Brian2 environment given (--brian2-python or NEURO_BRIAN2_PYTHON)"
+        log(f"  {msg}")
+        return {"skipped": msg}
+    r = brian2_w4(size, python, repeats, neuro_ms)
+    d, n = r["mismatch_float64"]
+    log(f"  brian2 {r['version']} ({r['codegen_target']}): spikes vs neuro float64 {d}/{n} differ; median "
+        f"{r['median_ms']:.1f} ms (reservoir {r['reservoir_ms']:.1f} + projection {r['projection_ms']:.1f}), "
+        f"{r['samples_per_s']:.1f} samples/s")
+    if "speedup" in r:
+        log(f"  neuro {r['neuro_samples_per_s']:.1f} samples/s = {r['speedup']:.1f}x Brian2  goal >= 100x: "
+            f"{'met' if r['speedup'] >= 100 else 'MISSED'}")
+    return r
 
 
 def _memory(size_name: str, log: Callable[[str], None]) -> dict[str, Any]:
@@ -121,13 +145,8 @@ def _memory(size_name: str, log: Callable[[str], None]) -> dict[str, Any]:
 
 
 def _data(log: Callable[[str], None]) -> dict[str, Any]:
-    try:
-        from neuro.data.benchmark import nmnist_pipeline_benchmark
-    except ImportError:
-        msg = ("data-pipeline benchmark not run: neuro.data.benchmark is not on this branch yet (it comes "
-               "from the data engineer's branch `data`)")
-        log(msg)
-        return {"skipped": msg}
+    from neuro.data.benchmark import nmnist_pipeline_benchmark
+
     try:
         result = nmnist_pipeline_benchmark()
     except Exception as exc:  # missing recordings etc.: report, do not abort the other results
@@ -167,8 +186,11 @@ def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
 
 
 def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, warmup: int = 1,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the named workloads (default :data:`DEFAULT_ORDER`) and return the report."""
+        log: Callable[[str], None] = print, brian2: str | None = None) -> dict[str, Any]:
+    """Run the named workloads (default :data:`DEFAULT_ORDER`) and return the report.
+
+    ``brian2``: the interpreter of a Python environment with Brian2, which then also runs W4.
+    """
     report: dict[str, Any] = {"machine": machine(), "size": size, "repeats": repeats, "results": {}}
     log(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, torch threads "
         f"{report['machine']['torch_threads']}; implementations: {', '.join(available())}")
@@ -180,7 +202,7 @@ def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, wa
         elif name == "crossover":
             report["results"][name] = _crossover(log, repeats)
         else:
-            result = _workload(name, size, repeats, warmup, log)
+            result = _workload(name, size, repeats, warmup, log, brian2)
             report["results"][name] = result
     return report
 

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-thp", dest="thp", action="store_false",
                    help="do not rerun with THP_MEM_ALLOC_ENABLE=1 (transparent huge pages for large CPU tensors, "
                         "for every implementation alike; see the README's benchmark section)")
+    p.add_argument("--brian2-python", default=None, metavar="PATH",
+                   help="interpreter of a separate environment with Brian2 (it needs numpy < 2.4), which then also "
+                        "runs W4 (default: $NEURO_BRIAN2_PYTHON)")
     p.add_argument("--gpu-check", action="store_true",
                    help="instead: check the Triton backend against the reference on the GPU and time W1, W3, W5 "
                         "against SpikingJelly's GPU backends")
@@ -35,7 +38,7 @@ def _rerun_with_thp(args: argparse.Namespace) -> int:
     """Run this command again in a child process whose torch allocates large tensors on huge pages."""
     cmd = [sys.executable, "-m", "neuro", "bench", "--no-thp", "--size", args.size, "--repeats", str(args.repeats),
            "--warmup", str(args.warmup), "--json", args.json]
-    for flag, value in (("--only", args.only), ("--threads", args.threads)):
+    for flag, value in (("--only", args.only), ("--threads", args.threads), ("--brian2-python", args.brian2_python)):
         if value:
             cmd += [flag, str(value)]
     if args.gpu_check:
@@ -58,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
 
         report = gpu_check(size=args.size, repeats=args.repeats)
     else:
+        from neuro.bench.brian import brian2_python
         from neuro.bench.run import markdown
         from neuro.bench.run import run as run_bench
 
         names = [n.strip() for n in args.only.split(",") if n.strip()] or None
-        report = run_bench(names, size=args.size, repeats=args.repeats, warmup=args.warmup)
+        report = run_bench(names, size=args.size, repeats=args.repeats, warmup=args.warmup,
+                           brian2=brian2_python(args.brian2_python))
         print()
         print(markdown(report))
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))
