@@ -17,7 +17,7 @@ from torch import Tensor
 
 from neuro.backends import _numba_lif as nk
 from neuro.backends._parallel import blocks, run_blocks
-from neuro.backends._spec import KernelSpec, run_sequence
+from neuro.backends._spec import KernelSpec, run_sequence, surrogate_constants
 
 __all__ = ["backward", "constants", "forward", "run_lif_family", "scalars_of"]
 
@@ -65,11 +65,19 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
     g_x = torch.empty_like(x) if g_x is None else g_x
     g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
-    bm = nk.backward_block(x.shape[0])
-    partial = np.zeros((blocks(x.shape[1], bm), 6), dtype=np.float64)
-    sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
     reset, delayed, no_leak, cuba = _flags(spec)
     pre_d = spec.surrogate in TORCH_SURROGATES
+    if not (delayed or cuba or scalar_grads):  # only h is needed per step: two passes through g_x
+        run_blocks(nk.charge_kernel(reset, no_leak), x.shape[1], nk.BLOCK, _np(x), _np(v0), c, _np(g_x),
+                   work=x.numel())
+        dd = _derivative_of(spec, g_x - float(c[3])) if pre_d else np.empty((1, 1), dtype=c.dtype)
+        sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
+        run_blocks(nk.adjoint_kernel(reset, spec.detach, no_leak, spec.surrogate, pre_d), x.shape[1], nk.BLOCK,
+                   _np(g_x), c, sg, dd, _np(g_out), _np(g_v), _np(g_v0), work=x.numel())
+        return g_x, g_v0, g_i.clone(), np.zeros(6)
+    bm = nk.backward_block(x.shape[0])
+    partial = np.zeros((blocks(x.shape[1], bm), 6), dtype=np.float64)
+    sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
     dd = _surrogate_derivative(spec, c, x, v0, i0) if pre_d else np.empty((1, 1), dtype=c.dtype)
     kernel = nk.backward_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, scalar_grads, pre_d)
     run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(i0), c, sg, dd, _np(g_out), _np(g_v), _np(g_i),
@@ -90,7 +98,11 @@ def _surrogate_derivative(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor
     run_blocks(nk.forward_kernel(reset, delayed, no_leak, cuba, False, True), x.shape[1], nk.BLOCK, _np(x),
                _np(v0), _np(i0), c, _np(torch.empty_like(x)), _np(torch.empty_like(v0)), _np(torch.empty_like(i0)),
                _np(h), _np(i_seq), work=x.numel())
-    z = h.sub_(float(c[3]))  # h - v_threshold, in place
+    return _derivative_of(spec, h.sub_(float(c[3])))  # h - v_threshold, in place
+
+
+def _derivative_of(spec: KernelSpec, z: Tensor) -> np.ndarray:
+    """The Sigmoid/Erf surrogate derivative at ``z = h - v_threshold`` (``z`` is overwritten)."""
     a = spec.sg_a
     if spec.surrogate == 1:  # Sigmoid: a s (1 - s), s = sigmoid(a z)
         s = z.mul_(a).sigmoid_()

@@ -48,6 +48,20 @@ def test_lif_matches_reference(reset, delayed, detach, decay):
     assert_same(_lif(reset, delayed, detach, decay), _input(), "fused")
 
 
+@pytest.mark.parametrize(("reset", "detach", "decay", "surrogate"),
+                         [("hard", True, False, ATan()), ("hard", False, True, Sigmoid()),
+                          ("subtract", True, True, Erf()), ("subtract", False, False, Triangle()),
+                          ("none", False, True, FastSigmoid())], ids=str)
+def test_two_pass_backward_of_fixed_parameters(reset, detach, decay, surrogate):
+    """No learnable scalars, no delayed reset: the backward recomputes h into the gradient buffer, then runs
+    the adjoint over it in place (a separate kernel pair from the fused recompute-and-adjoint)."""
+    lif = LIF(tau_mem=5e-3, v_reset=-0.1, v_leak=0.05, reset=reset, detach_reset=detach, decay_input=decay,
+              surrogate=surrogate).double()
+    assert not any(p.requires_grad for p in lif.parameters())
+    assert_same(lif, _input(), "fused")
+    assert_same(IF(reset=reset, detach_reset=detach, surrogate=surrogate).double(), _input(), "fused")
+
+
 @SLOW
 @pytest.mark.parametrize(("reset", "delayed", "detach", "decay"), LIF_ALL)
 def test_lif_matches_reference_every_option(reset, delayed, detach, decay):
