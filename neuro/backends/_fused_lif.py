@@ -8,7 +8,6 @@ the input and the initial state (references, no copies when contiguous), nothing
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -102,14 +101,12 @@ def _surrogate_derivative(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor
 
 
 def _derivative_of(spec: KernelSpec, z: Tensor) -> np.ndarray:
-    """The Sigmoid/Erf surrogate derivative at ``z = h - v_threshold`` (``z`` is overwritten)."""
+    """The transcendental part of the Sigmoid/Erf derivative at ``z = h - v_threshold``, in place in ``z``:
+    ``sigmoid(a z)`` or ``exp(-(a z)^2)`` (the kernels finish it: ``a s (1 - s)``, ``a / sqrt(pi) e``)."""
     a = spec.sg_a
-    if spec.surrogate == 1:  # Sigmoid: a s (1 - s), s = sigmoid(a z)
-        s = z.mul_(a).sigmoid_()
-        d = torch.sub(1.0, s).mul_(s).mul_(a)
-    else:  # Erf: a / sqrt(pi) exp(-(a z)^2)
-        d = z.mul_(a).square_().neg_().exp_().mul_(a / math.sqrt(math.pi))
-    return _np(d)
+    if spec.surrogate == 1:
+        return _np(z.mul_(a).sigmoid_())
+    return _np(z.mul_(a).square_().neg_().exp_())
 
 
 def scalars_of(spec: KernelSpec, dtype: torch.dtype) -> tuple[Tensor, ...]:

@@ -55,6 +55,15 @@ def surrogate_grad(z, kind, k1, k2, one, zero):
     return k2 * math.exp(-((k1 * z) * (k1 * z)))  # Erf
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def _finish(e, kind, k1, k2, one):
+    """The Sigmoid/Erf derivative from its transcendental part ``e`` (computed by torch, vectorised):
+    ``e = sigmoid(a z)`` gives ``a e (1 - e)``, ``e = exp(-(a z)^2)`` gives ``a / sqrt(pi) e``."""
+    if kind == 1:
+        return k1 * e * (one - e)
+    return k2 * e
+
+
 def backward_block(t_len: int) -> int:
     """Neurons per backward block: its T x block buffers stay in the L2 cache."""
     return max(16, min(BLOCK, 32768 // max(t_len, 1)))
@@ -123,7 +132,7 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
                     scalar_grads: bool, pre_d: bool = False) -> Callable[..., None]:
     """``kernel(x, v0, i0, c, sg, dd, g_out, g_vt, g_it, g_x, g_v0, g_i0, partial, b0, b1, bs)``.
 
-    With ``pre_d`` the surrogate derivative of every step is read from ``dd`` ``(T, N)`` (computed by
+    With ``pre_d`` the transcendental part of every step's surrogate derivative is read from ``dd`` ``(T, N)`` (by
     torch's vectorised ``exp`` for the Sigmoid and Erf surrogates; numba's ``exp`` is a scalar call).
 
     ``sg`` holds :func:`surrogate_constants` in the input dtype; with ``scalar_grads``, ``partial[block]`` receives
@@ -202,7 +211,10 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
                     state = vt[j] if need_state else zero
                     fired_prev = delayed and state - vth >= zero
                     z = h - vth
-                    d = ddt[j] if pre_d else surrogate_grad(z, surrogate, k1, k2, one, zero)
+                    if pre_d:
+                        d = _finish(ddt[j], surrogate, k1, k2, one)
+                    else:
+                        d = surrogate_grad(z, surrogate, k1, k2, one, zero)
                     go = got[j]
                     gvj = gv[j]
                     if delayed:  # the state is h itself; its reset happens at the next step
@@ -318,7 +330,10 @@ def adjoint_kernel(reset: int, detach: bool, no_leak: bool, surrogate: int, pre_
                 for j in range(hi - lo):
                     h = gt[j]
                     z = h - vth
-                    d = ddt[j] if pre_d else surrogate_grad(z, surrogate, k1, k2, one, zero)
+                    if pre_d:
+                        d = _finish(ddt[j], surrogate, k1, k2, one)
+                    else:
+                        d = surrogate_grad(z, surrogate, k1, k2, one, zero)
                     go = got[j]
                     gvj = gv[j]
                     fired = z >= zero
