@@ -301,33 +301,44 @@ def charge_kernel(reset: int, no_leak: bool) -> Callable[..., None]:
 
 
 @functools.cache
-def adjoint_kernel(reset: int, detach: bool, no_leak: bool, surrogate: int, pre_d: bool) -> Callable[..., None]:
-    """``kernel(g, c, sg, dd, g_out, g_vt, g_v0, b0, b1, bs)``: pass two of the two-pass backward.
+def adjoint_kernel(reset: int, detach: bool, no_leak: bool, surrogate: int, pre_d: bool, scalar_grads: bool
+                   ) -> Callable[..., None]:
+    """``kernel(g, x, v0, c, sg, dd, g_out, g_vt, g_v0, partial, b0, b1, bs)``: pass two of the two-pass backward.
 
     ``g`` holds ``h`` from :func:`charge_kernel` on entry and ``dL/dx`` on exit (each element is read, then
     overwritten); the adjoint recurrence runs backwards in time with the same formulas as
     :func:`backward_kernel`. Run separately, the two passes take a third of the time of the fused
     recompute-then-adjoint kernel (measured on W3 and W1 shapes; the fused form stays for the options
-    that need more than ``h`` per step).
+    that need more per step than ``h``: delayed resets and synaptic currents).
+
+    With ``scalar_grads``, ``partial[block]`` receives d/d(decay, leak, gain, v_threshold) of the block: the
+    state entering step ``t`` is the reset of ``h_{t-1}``, still in ``g[t - 1]`` when step ``t`` is processed
+    (``v0`` at ``t = 0``), and the input is read from ``x`` (which must then not be ``g``).
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(g, c, sg, dd, g_out, g_vt, g_v0, b0, b1, bs):
+    def kernel(g, x, v0, c, sg, dd, g_out, g_vt, g_v0, partial, b0, b1, bs):
         t_len, n = g.shape
         decay, gain, vth, v_reset = c[0], c[2], c[3], c[4]
         k1, k2 = sg[0], sg[1]
         zero = g.dtype.type(0)
         one = g.dtype.type(1)
         dh_dv = one if no_leak else decay
+        acc = np.empty((4, bs if scalar_grads else 1))  # per neuron: decay, leak, gain, v_threshold
         for blk in range(b0, b1):
             lo = blk * bs
             hi = min(n, lo + bs)
+            m = hi - lo
             gv = g_vt[lo:hi].copy()
+            acc[:] = 0.0
             for t in range(t_len - 1, -1, -1):
                 gt = g[t, lo:hi]
                 got = g_out[t, lo:hi]
                 ddt = dd[t, lo:hi] if pre_d else dd[0, 0:1]
-                for j in range(hi - lo):
+                xt = x[t, lo:hi] if scalar_grads else x[0, 0:1]
+                prev = g[t - 1 if t > 0 else 0, lo:hi] if scalar_grads else x[0, 0:1]
+                v_first = v0[lo:hi] if scalar_grads else x[0, 0:1]
+                for j in range(m):
                     h = gt[j]
                     z = h - vth
                     if pre_d:
@@ -340,15 +351,37 @@ def adjoint_kernel(reset: int, detach: bool, no_leak: bool, surrogate: int, pre_
                     if reset == 0:
                         dv_dh = zero if fired else one
                         dv_ds = v_reset - h
+                        dv_dth = zero
                     elif reset == 1:
                         dv_dh = one
                         dv_ds = -vth
+                        dv_dth = -one if fired else zero
                     else:
-                        dv_dh, dv_ds = one, zero
+                        dv_dh, dv_ds, dv_dth = one, zero, zero
                     gs = go if detach else go + gvj * dv_ds
                     gh = gs * d + gvj * dv_dh
+                    if scalar_grads:
+                        acc[3, j] += -gs * d + gvj * dv_dth
+                        acc[2, j] += gh * xt[j]
+                        if not no_leak:
+                            if t == 0:
+                                state = v_first[j]
+                            else:
+                                hp = prev[j]
+                                fp = hp - vth >= zero
+                                if reset == 0:
+                                    state = v_reset if fp else hp
+                                elif reset == 1:
+                                    state = hp - vth if fp else hp
+                                else:
+                                    state = hp
+                            acc[0, j] += gh * state
+                            acc[1, j] += gh
                     gv[j] = gh * dh_dv
                     gt[j] = gh * gain
             g_v0[lo:hi] = gv
+            if scalar_grads:
+                for k in range(4):
+                    partial[blk, k] = acc[k, :m].sum()
 
     return kernel
