@@ -66,15 +66,15 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
     reset, delayed, no_leak, cuba = _flags(spec)
     pre_d = spec.surrogate in TORCH_SURROGATES
-    if not (delayed or cuba):  # only h is needed per step: two passes through g_x
+    if not cuba:  # only h is needed per step: two passes through g_x
         if scalar_grads and g_x is x:
             g_x = torch.empty_like(x)  # the scalar gradients read x after h is written
-        run_blocks(nk.charge_kernel(reset, no_leak), x.shape[1], nk.BLOCK, _np(x), _np(v0), c, _np(g_x),
+        run_blocks(nk.charge_kernel(reset, delayed, no_leak), x.shape[1], nk.BLOCK, _np(x), _np(v0), c, _np(g_x),
                    work=x.numel())
         dd = _derivative_of(spec, g_x - float(c[3])) if pre_d else np.empty((1, 1), dtype=c.dtype)
         sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
         partial = np.zeros((blocks(x.shape[1], nk.BLOCK), 6), dtype=np.float64)
-        kernel = nk.adjoint_kernel(reset, spec.detach, no_leak, spec.surrogate, pre_d, scalar_grads)
+        kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, spec.surrogate, pre_d, scalar_grads)
         run_blocks(kernel, x.shape[1], nk.BLOCK, _np(g_x), _np(x), _np(v0), c, sg, dd, _np(g_out), _np(g_v),
                    _np(g_v0), partial, work=x.numel())
         return g_x, g_v0, g_i.clone(), partial.sum(axis=0)

@@ -264,11 +264,11 @@ def backward_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba
 
 
 @functools.cache
-def charge_kernel(reset: int, no_leak: bool) -> Callable[..., None]:
+def charge_kernel(reset: int, delayed: bool, no_leak: bool) -> Callable[..., None]:
     """``kernel(x, v0, c, h, b0, b1, bs)``: the charged membrane ``h_t`` of every step into ``h`` ``(T, N)``.
 
-    Pass one of the two-pass backward (LIF/IF without delayed reset, synaptic current or scalar
-    gradients). ``h`` may be ``x`` itself: each element is read before it is overwritten.
+    Pass one of the two-pass backward (the LIF family without synaptic current). ``h`` may be ``x``
+    itself: each element is read before it is overwritten.
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
@@ -284,36 +284,41 @@ def charge_kernel(reset: int, no_leak: bool) -> Callable[..., None]:
                 xt = x[t, lo:hi]
                 ht = h_seq[t, lo:hi]
                 for j in range(hi - lo):
+                    vj = v[j]
+                    if delayed and reset == 0 and vj - vth >= zero:  # last step's spike resets now
+                        vj = v_reset
                     if no_leak:
-                        h = v[j] + gain * xt[j]
+                        h = vj + gain * xt[j]
                     else:
-                        h = decay * v[j] + leak + gain * xt[j]
+                        h = decay * vj + leak + gain * xt[j]
+                    if delayed and reset == 1 and vj - vth >= zero:
+                        h = h + (-vth)
                     ht[j] = h
                     fired = h - vth >= zero
-                    if reset == 0:
-                        v[j] = v_reset if fired else h
-                    elif reset == 1:
-                        v[j] = h - vth if fired else h
-                    else:
+                    if delayed or reset == 2:
                         v[j] = h
+                    elif reset == 0:
+                        v[j] = v_reset if fired else h
+                    else:
+                        v[j] = h - vth if fired else h
 
     return kernel
 
 
 @functools.cache
-def adjoint_kernel(reset: int, detach: bool, no_leak: bool, surrogate: int, pre_d: bool, scalar_grads: bool
-                   ) -> Callable[..., None]:
+def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, surrogate: int, pre_d: bool,
+                   scalar_grads: bool) -> Callable[..., None]:
     """``kernel(g, x, v0, c, sg, dd, g_out, g_vt, g_v0, partial, b0, b1, bs)``: pass two of the two-pass backward.
 
     ``g`` holds ``h`` from :func:`charge_kernel` on entry and ``dL/dx`` on exit (each element is read, then
     overwritten); the adjoint recurrence runs backwards in time with the same formulas as
     :func:`backward_kernel`. Run separately, the two passes take a third of the time of the fused
-    recompute-then-adjoint kernel (measured on W3 and W1 shapes; the fused form stays for the options
-    that need more per step than ``h``: delayed resets and synaptic currents).
+    recompute-then-adjoint kernel (measured on W3 and W1 shapes; the fused form stays for the synaptic
+    current, which needs more per step than ``h``).
 
-    With ``scalar_grads``, ``partial[block]`` receives d/d(decay, leak, gain, v_threshold) of the block: the
-    state entering step ``t`` is the reset of ``h_{t-1}``, still in ``g[t - 1]`` when step ``t`` is processed
-    (``v0`` at ``t = 0``), and the input is read from ``x`` (which must then not be ``g``).
+    The state entering step ``t`` is ``h_{t-1}`` (delayed reset) or its reset, still in ``g[t - 1]`` when step
+    ``t`` is processed (``v0`` at ``t = 0``). With ``scalar_grads``, ``partial[block]`` receives
+    d/d(decay, leak, gain, v_threshold) of the block; the input is then read from ``x`` (which must not be ``g``).
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
@@ -336,8 +341,9 @@ def adjoint_kernel(reset: int, detach: bool, no_leak: bool, surrogate: int, pre_
                 got = g_out[t, lo:hi]
                 ddt = dd[t, lo:hi] if pre_d else dd[0, 0:1]
                 xt = x[t, lo:hi] if scalar_grads else x[0, 0:1]
-                prev = g[t - 1 if t > 0 else 0, lo:hi] if scalar_grads else x[0, 0:1]
-                v_first = v0[lo:hi] if scalar_grads else x[0, 0:1]
+                need_state = delayed or (scalar_grads and not no_leak)
+                prev = g[t - 1 if t > 0 else 0, lo:hi] if need_state else x[0, 0:1]
+                v_first = v0[lo:hi] if need_state else x[0, 0:1]
                 for j in range(m):
                     h = gt[j]
                     z = h - vth
@@ -347,37 +353,49 @@ def adjoint_kernel(reset: int, detach: bool, no_leak: bool, surrogate: int, pre_
                         d = surrogate_grad(z, surrogate, k1, k2, one, zero)
                     go = got[j]
                     gvj = gv[j]
-                    fired = z >= zero
-                    if reset == 0:
-                        dv_dh = zero if fired else one
-                        dv_ds = v_reset - h
-                        dv_dth = zero
-                    elif reset == 1:
-                        dv_dh = one
-                        dv_ds = -vth
-                        dv_dth = -one if fired else zero
+                    state = zero  # the state entering this step
+                    if need_state:
+                        if t == 0:
+                            state = v_first[j]
+                        elif delayed:
+                            state = prev[j]
+                        else:
+                            hp = prev[j]
+                            fp = hp - vth >= zero
+                            if reset == 0:
+                                state = v_reset if fp else hp
+                            elif reset == 1:
+                                state = hp - vth if fp else hp
+                            else:
+                                state = hp
+                    fired_prev = delayed and state - vth >= zero
+                    if delayed:  # the state is h itself; its reset happens at the next step
+                        gh = go * d + gvj
+                        g_th = -go * d
+                        if reset == 1 and fired_prev:
+                            g_th -= gh
                     else:
-                        dv_dh, dv_ds, dv_dth = one, zero, zero
-                    gs = go if detach else go + gvj * dv_ds
-                    gh = gs * d + gvj * dv_dh
+                        fired = z >= zero
+                        if reset == 0:
+                            dv_dh = zero if fired else one
+                            dv_ds = v_reset - h
+                            dv_dth = zero
+                        elif reset == 1:
+                            dv_dh = one
+                            dv_ds = -vth
+                            dv_dth = -one if fired else zero
+                        else:
+                            dv_dh, dv_ds, dv_dth = one, zero, zero
+                        gs = go if detach else go + gvj * dv_ds
+                        gh = gs * d + gvj * dv_dh
+                        g_th = -gs * d + gvj * dv_dth
                     if scalar_grads:
-                        acc[3, j] += -gs * d + gvj * dv_dth
+                        acc[3, j] += g_th
                         acc[2, j] += gh * xt[j]
                         if not no_leak:
-                            if t == 0:
-                                state = v_first[j]
-                            else:
-                                hp = prev[j]
-                                fp = hp - vth >= zero
-                                if reset == 0:
-                                    state = v_reset if fp else hp
-                                elif reset == 1:
-                                    state = hp - vth if fp else hp
-                                else:
-                                    state = hp
-                            acc[0, j] += gh * state
+                            acc[0, j] += gh * (v_reset if fired_prev and reset == 0 else state)
                             acc[1, j] += gh
-                    gv[j] = gh * dh_dv
+                    gv[j] = zero if fired_prev and reset == 0 else gh * dh_dv
                     gt[j] = gh * gain
             g_v0[lo:hi] = gv
             if scalar_grads:

@@ -53,8 +53,8 @@ def test_lif_matches_reference(reset, delayed, detach, decay):
                           ("subtract", True, True, Erf()), ("subtract", False, False, Triangle()),
                           ("none", False, True, FastSigmoid())], ids=str)
 def test_two_pass_backward_of_fixed_parameters(reset, detach, decay, surrogate):
-    """No learnable scalars, no delayed reset: the backward recomputes h into the gradient buffer, then runs
-    the adjoint over it in place (a separate kernel pair from the fused recompute-and-adjoint)."""
+    """Without learnable scalars (the other tests here have them): the backward recomputes h into the gradient
+    buffer, then runs the adjoint over it in place (every LIF-family option but the synaptic current)."""
     lif = LIF(tau_mem=5e-3, v_reset=-0.1, v_leak=0.05, reset=reset, detach_reset=detach, decay_input=decay,
               surrogate=surrogate).double()
     assert not any(p.requires_grad for p in lif.parameters())
