@@ -12,10 +12,13 @@ current ``i = syn_decay * i + gain_syn * x``, with the same float operations in 
 reference step, so spikes are bit-identical to it. ``c`` holds ``decay, leak, gain, v_threshold,
 v_reset, syn_decay, gain_syn`` in the input dtype. Reset codes: 0 hard, 1 subtract, 2 none.
 
-The backward recomputes the forward pass of its block into a block-local buffer (nothing per time
-step is stored between forward and backward), then runs the adjoint recurrence backwards in time.
-Per-block partial sums of the scalar gradients go to ``partial[block]`` (summed by the caller in a
-fixed order: deterministic).
+Nothing per time step is stored between forward and backward. The backward recomputes the charged
+membrane: for every neuron but CubaLIF in two passes (:func:`charge_kernel` writes ``h`` into the
+gradient buffer, :func:`adjoint_kernel` runs the adjoint recurrence backwards in time over it and
+overwrites it with the gradient; measured three times faster than one fused pass), for CubaLIF in
+:func:`backward_kernel`, which recomputes each block into a block-local buffer (it also needs the
+synaptic current of every step). Per-block partial sums of the scalar gradients go to
+``partial[block]`` (summed by the caller in a fixed order: deterministic).
 """
 
 from __future__ import annotations
