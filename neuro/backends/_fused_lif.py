@@ -54,10 +54,12 @@ def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, 
 def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, g_out: Tensor | None,
              g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None
              ) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
-    """Kernel call of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)``.
+    """Kernel calls of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)``.
 
-    ``g_x`` may be ``x`` itself (the kernel reads each block's input before writing its gradient), which
-    saves a ``(T, N)`` buffer when the caller owns ``x``.
+    Two passes through ``g_x``: the charged membrane of every step is recomputed into it, then the adjoint
+    overwrites it with the gradient (CubaLIF also keeps its synaptic current in a ``(T, N)`` buffer). ``g_x``
+    may be ``x`` itself, which saves a ``(T, N)`` buffer when the caller owns ``x`` (not with scalar
+    gradients, which read ``x`` again).
     """
     g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
     g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
@@ -65,43 +67,24 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     g_x = torch.empty_like(x) if g_x is None else g_x
     g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
     reset, delayed, no_leak, cuba = _flags(spec)
+    if scalar_grads and g_x is x:
+        g_x = torch.empty_like(x)  # the scalar gradients read x after h is written
+    i_seq = torch.empty_like(x) if cuba else x.new_empty(1, 1)
+    run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba), x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c,
+               _np(g_x), _np(i_seq), work=x.numel())
     pre_d = spec.surrogate in TORCH_SURROGATES
-    if not cuba:  # only h is needed per step: two passes through g_x
-        if scalar_grads and g_x is x:
-            g_x = torch.empty_like(x)  # the scalar gradients read x after h is written
-        run_blocks(nk.charge_kernel(reset, delayed, no_leak), x.shape[1], nk.BLOCK, _np(x), _np(v0), c, _np(g_x),
-                   work=x.numel())
-        dd = _derivative_of(spec, g_x - float(c[3])) if pre_d else np.empty((1, 1), dtype=c.dtype)
-        sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
-        partial = np.zeros((blocks(x.shape[1], nk.BLOCK), 6), dtype=np.float64)
-        kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, spec.surrogate, pre_d, scalar_grads)
-        run_blocks(kernel, x.shape[1], nk.BLOCK, _np(g_x), _np(x), _np(v0), c, sg, dd, _np(g_out), _np(g_v),
-                   _np(g_v0), partial, work=x.numel())
-        return g_x, g_v0, g_i.clone(), partial.sum(axis=0)
-    bm = nk.backward_block(x.shape[0])
-    partial = np.zeros((blocks(x.shape[1], bm), 6), dtype=np.float64)
+    dd = _derivative_of(spec, g_x - float(c[3])) if pre_d else np.empty((1, 1), dtype=c.dtype)
     sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
-    dd = _surrogate_derivative(spec, c, x, v0, i0) if pre_d else np.empty((1, 1), dtype=c.dtype)
-    kernel = nk.backward_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, scalar_grads, pre_d)
-    run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(i0), c, sg, dd, _np(g_out), _np(g_v), _np(g_i),
-               _np(g_x), _np(g_v0), _np(g_i0), partial, work=x.numel())
+    partial = np.zeros((blocks(x.shape[1], nk.BLOCK), 6), dtype=np.float64)
+    kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, pre_d, scalar_grads)
+    run_blocks(kernel, x.shape[1], nk.BLOCK, _np(g_x), _np(x), _np(v0), _np(i0), _np(i_seq), c, sg, dd, _np(g_out),
+               _np(g_v), _np(g_i), _np(g_v0), _np(g_i0), partial, work=x.numel())
     return g_x, g_v0, g_i0, partial.sum(axis=0)
 
 
-#: Surrogates whose derivative needs ``exp``: computed over the whole sequence by torch (vectorised), not
-#: element by element in the kernel, where numba calls a scalar ``exp`` (measured 5x slower on W5).
+#: Surrogates whose derivative needs ``exp``: its transcendental part is computed over the whole sequence by
+#: torch (vectorised), not element by element in the kernel, where numba calls a scalar ``exp``.
 TORCH_SURROGATES = (1, 5)
-
-
-def _surrogate_derivative(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor) -> np.ndarray:
-    """d spike / d h of every step ``(T, N)``: the forward pass re-run to get ``h``, then torch's formula."""
-    reset, delayed, no_leak, cuba = _flags(spec)
-    h = torch.empty_like(x)
-    i_seq = torch.empty_like(x) if cuba else x.new_empty(1, 1)
-    run_blocks(nk.forward_kernel(reset, delayed, no_leak, cuba, False, True), x.shape[1], nk.BLOCK, _np(x),
-               _np(v0), _np(i0), c, _np(torch.empty_like(x)), _np(torch.empty_like(v0)), _np(torch.empty_like(i0)),
-               _np(h), _np(i_seq), work=x.numel())
-    return _derivative_of(spec, h.sub_(float(c[3])))  # h - v_threshold, in place
 
 
 def _derivative_of(spec: KernelSpec, z: Tensor) -> np.ndarray:
