@@ -147,19 +147,20 @@ def recurrent_lif(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tens
 
 
 def _spiking_supports(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Tensor | None, state: NamedTuple,
-                      params: NamedTuple, max_density: float = 1.0) -> bool:
+                      params: NamedTuple, max_density: float = 1.0, recompute: bool = False) -> bool:
     if step is alif_step or x.dim() < 3 or not _event_supports(x.reshape(-1, x.shape[-1]), weight, bias):
         return False
     return why_not(step, x.new_empty(x.shape[0], *state.v.shape), state, params) is None
 
 
 def spiking_linear(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Tensor | None, state: NamedTuple,
-                   params: NamedTuple, max_density: float = 1.0) -> tuple[Tensor, NamedTuple] | None:
-    """A LIF-family neuron on ``x W^T + b``, fused (see :mod:`neuro.backends._fused_spiking`), or ``None``
-    when ``x`` is denser than ``max_density``."""
+                   params: NamedTuple, max_density: float = 1.0, recompute: bool = False
+                   ) -> tuple[Tensor, NamedTuple] | None:
+    """A LIF-family neuron on ``x W^T + b``, fused (see :mod:`neuro.backends._fused_spiking`, also for
+    ``recompute``), or ``None`` when ``x`` is denser than ``max_density``."""
     from neuro.backends._fused_spiking import spiking_linear as run_fused
 
-    return run_fused(_spec_of(step)(params, x.dtype), x, weight, bias, state, max_density)
+    return run_fused(_spec_of(step)(params, x.dtype), x, weight, bias, state, max_density, recompute)
 
 
 _NEURON = Impl(run, _supports)

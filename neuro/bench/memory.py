@@ -3,14 +3,16 @@
 Run by :func:`measure` as ``python -m neuro.bench.memory WORKLOAD IMPL SIZE_JSON`` with the
 allocator set to return large blocks to the OS (:func:`neuro.bench.harness.mmap_env`): it builds
 the case, runs one warm-up step (compilation, caches), then reports the extra peak resident memory
-of a second step as JSON ``{"bytes": ...}``.
+of a second step, and the median time of three more, as JSON ``{"bytes": ..., "step_ms": ...}``.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -20,8 +22,10 @@ from neuro.bench.harness import mmap_env, peak_memory
 __all__ = ["measure"]
 
 
-def measure(workload: str, impl: str, size: dict[str, int], timeout: float = 900.0) -> int | None:
-    """Peak extra bytes of one step, from a subprocess (``None`` if it failed)."""
+def measure(workload: str, impl: str, size: dict[str, int], timeout: float = 900.0,
+            with_time: bool = False) -> int | tuple[int | None, float | None] | None:
+    """Peak extra bytes of one step, from a subprocess (``None`` if it failed); with ``with_time``,
+    ``(bytes, median step milliseconds)``."""
     env = mmap_env()
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -29,11 +33,12 @@ def measure(workload: str, impl: str, size: dict[str, int], timeout: float = 900
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return None
+        return (None, None) if with_time else None
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
-            return json.loads(line).get("bytes")
-    return None
+            report = json.loads(line)
+            return (report.get("bytes"), report.get("step_ms")) if with_time else report.get("bytes")
+    return (None, None) if with_time else None
 
 
 def main(argv: list[str]) -> None:
@@ -43,7 +48,13 @@ def main(argv: list[str]) -> None:
     spec = WORKLOADS[name]
     case = spec.build(impl, size, torch.float32, **spec.kwargs)
     case.step()
-    print(json.dumps({"bytes": peak_memory(case.step)}))
+    peak = peak_memory(case.step)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        case.step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({"bytes": peak, "step_ms": statistics.median(times)}))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -131,17 +131,39 @@ def _brian2(size: dict[str, int], python: str | None, repeats: int, neuro_ms: fl
 def _memory(size_name: str, log: Callable[[str], None]) -> dict[str, Any]:
     spec = WORKLOADS["W1"]
     size = {**spec.sizes[size_name], "T": 64 if size_name == "full" else spec.sizes[size_name]["T"]}
-    log(f"W1-mem: peak training memory of W1 at T={size['T']} (fresh process per implementation)")
-    peak = {}
+    log(f"W1-mem: peak training memory of W1 at T={size['T']} (fresh process per implementation; median step "
+        f"time of 3 in the same process)")
+    peak, step_ms = {}, {}
     for impl in [i for i in spec.impls if i in available()]:
-        peak[impl] = measure("W1", impl, size)
-        shown = "failed" if peak[impl] is None else f"{peak[impl] / 2**20:.1f} MiB"
-        log(f"  {impl:13s} {shown}")
+        peak[impl], step_ms[impl] = measure("W1", impl, size, with_time=True)
+        log(f"  {impl:13s} {_mib(peak[impl])}{_ms(step_ms[impl])}")
+    rec, rec_ms = None, None
+    if "neuro" in peak:
+        rec, rec_ms = measure("W1", "neuro", {**size, "recompute": 1}, with_time=True)
+        log(f"  neuro, SpikingLinear(recompute=True): {_mib(rec)}{_ms(rec_ms)}")
     best, ratio = _ratio({k: v for k, v in peak.items() if v}, spec.peers)
-    if ratio is not None:
-        log(f"  neuro / lowest peer ({best}) = {ratio:.3f}  goal <= 0.5: {'met' if ratio <= 0.5 else 'MISSED'}")
-    return {"title": f"peak training memory, W1 at T={size['T']}", "size": size, "peak_bytes": peak,
-            "lowest_peer": best, "ratio": ratio, "goal": 0.5, "met": None if ratio is None else ratio <= 0.5}
+    rec_ratio = None if ratio is None or not rec else rec / peak[best]
+    result: dict[str, Any] = {"title": f"peak training memory, W1 at T={size['T']}", "size": size,
+                              "peak_bytes": peak, "step_ms": step_ms, "lowest_peer": best, "ratio": ratio,
+                              "recompute_bytes": rec, "recompute_step_ms": rec_ms, "recompute_ratio": rec_ratio,
+                              "goal": 0.5}
+    if ratio is None:
+        return {**result, "met": None}
+    log(f"  neuro / lowest peer ({best}) = {ratio:.3f}")
+    if rec_ratio is not None:
+        log(f"  neuro (recompute) / lowest peer ({best}) = {rec_ratio:.3f}")
+    best_ratio = min(r for r in (ratio, rec_ratio) if r is not None)
+    how = " (with recompute=True)" if ratio > 0.5 >= best_ratio else ""
+    log(f"  goal <= 0.5: {'met' + how if best_ratio <= 0.5 else 'MISSED'}")
+    return {**result, "met": best_ratio <= 0.5}
+
+
+def _mib(n: int | None) -> str:
+    return "failed" if n is None else f"{n / 2**20:.1f} MiB"
+
+
+def _ms(ms: float | None) -> str:
+    return "" if ms is None else f", step {ms:.0f} ms"
 
 
 def _data(log: Callable[[str], None]) -> dict[str, Any]:
@@ -207,6 +229,10 @@ def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, wa
     return report
 
 
+def _verdict(ratio: float | None, goal: float) -> str:
+    return "—" if ratio is None else f"{ratio:.2f} ({'met' if ratio <= goal else 'missed'})"
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The README table of a report."""
     cols = ["snntorch", "spikingjelly", "norse", "torch", "neuro"]
@@ -219,8 +245,12 @@ def markdown(report: dict[str, Any]) -> str:
             cells = [f"{r['peak_bytes'][c] / 2**20:.0f} MiB" if r["peak_bytes"].get(c) else "—" for c in cols]
         else:
             continue
-        ratio = "—" if r.get("ratio") is None else f"{r['ratio']:.2f} ({'met' if r['met'] else 'missed'})"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {ratio} | ≤ {r['goal']:.2f} |")
+        verdict = _verdict(r.get("ratio"), r["goal"])
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {verdict} | ≤ {r['goal']:.2f} |")
+        if r.get("recompute_bytes"):
+            cells[-1] = f"{r['recompute_bytes'] / 2**20:.0f} MiB"
+            lines.append(f"| {name}, neuro `recompute=True` | " + " | ".join(cells)
+                         + f" | {_verdict(r.get('recompute_ratio'), r['goal'])} | ≤ {r['goal']:.2f} |")
     m = report["machine"]
     lines.append("")
     lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}, "

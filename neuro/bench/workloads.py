@@ -50,12 +50,13 @@ def _weights(layers: list[LayerSpec], scales: list[tuple[float, float]], seed: i
     return out
 
 
-def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]], dtype: torch.dtype
-           ) -> tuple[list[tuple[str, Any]], list[nn.Module]]:
+def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]], dtype: torch.dtype,
+           recompute: bool = False) -> tuple[list[tuple[str, Any]], list[nn.Module]]:
     """``[(kind, callable)]`` of one implementation, and its trainable modules.
 
     neuro runs each linear layer with the neuron after it as one :class:`~neuro.layers.SpikingLinear`
-    (kind ``"spiking"``): the fused event-driven synapse + neuron when the input is sparse.
+    (kind ``"spiking"``): the fused event-driven synapse + neuron when the input is sparse (with
+    ``recompute``: the currents gathered again in the backward instead of kept).
     """
     from neuro.layers import SpikingLinear
 
@@ -70,7 +71,7 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
         if kind in ("linear", "conv"):
             fused_next = impl == "neuro" and kind == "linear" and i + 1 < len(layers) and layers[i + 1][0] == "lif"
             if fused_next:
-                fused = SpikingLinear(spec[1], spec[2], neuron=neuron_module(impl))
+                fused = SpikingLinear(spec[1], spec[2], neuron=neuron_module(impl), recompute=recompute)
                 mod = fused.linear
             elif kind == "linear":
                 mod = nn.Linear(spec[1], spec[2])
@@ -113,8 +114,9 @@ def _forward(built: list[tuple[str, Any]], x: Tensor, record: dict[str, Tensor] 
 
 
 def _network_case(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]], x: Tensor,
-                  target: Tensor, dtype: torch.dtype, train: bool, device: str = "cpu") -> Case:
-    built, modules = _build(impl, layers, weights, dtype)
+                  target: Tensor, dtype: torch.dtype, train: bool, device: str = "cpu",
+                  recompute: bool = False) -> Case:
+    built, modules = _build(impl, layers, weights, dtype, recompute)
     for m in modules:
         m.to(device)
     params = [p for m in modules for p in m.parameters()]
@@ -154,7 +156,8 @@ def mlp(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0, devi
     weights = _weights(layers, [(0.35 / active, 0.7 / active**0.5), (0.0, 1.0 / (0.2 * h) ** 0.5)], seed)
     x = _spike_input((t, b, k), density, seed + 1)
     target = torch.arange(b) % o
-    return _network_case(impl, layers, weights, x, target, dtype, True, device)
+    return _network_case(impl, layers, weights, x, target, dtype, True, device,
+                         recompute=bool(size.get("recompute", 0)))
 
 
 def conv_net(impl: str, size: dict[str, int], dtype: torch.dtype, seed: int = 0, device: str = "cpu") -> Case:

@@ -15,6 +15,10 @@ Args:
     in_features, out_features, bias: as :class:`torch.nn.Linear`.
     neuron: the neuron module (default :class:`~neuro.neurons.LIF`).
     max_density: input density up to which the event-driven path runs.
+    recompute: on the fused path, keep only the compressed input for the backward pass, which gathers
+        the synaptic currents again, block by block of neurons: peak training memory drops by about one
+        ``(T, B, out_features)`` buffer for one more gather (default ``False``: keep the currents). Ignored
+        where the two modules run one after the other.
 
 Shape:
     input ``(T, B, in_features)``, spikes ``(T, B, out_features)``; the state is the neuron's.
@@ -35,7 +39,7 @@ from torch import Tensor, nn
 
 from neuro import backends
 from neuro.core.recording import current_recorder
-from neuro.errors import BackendError, ShapeError
+from neuro.errors import BackendError, ConfigError, ShapeError
 from neuro.layers.event_linear import DEFAULT_MAX_DENSITY, EventLinear
 from neuro.neurons.base import NeuronModule
 from neuro.neurons.lif import LIF
@@ -50,8 +54,12 @@ class SpikingLinear(nn.Module):
     stateful: ClassVar[bool] = True
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 neuron: NeuronModule | None = None, max_density: float = DEFAULT_MAX_DENSITY) -> None:
+                 neuron: NeuronModule | None = None, max_density: float = DEFAULT_MAX_DENSITY,
+                 recompute: bool = False) -> None:
         super().__init__()
+        if not isinstance(recompute, bool):
+            raise ConfigError(f"SpikingLinear: recompute must be True or False, got {recompute!r}")
+        self.recompute = recompute
         self.linear = EventLinear(in_features, out_features, bias, max_density=max_density)
         self.neuron = LIF() if neuron is None else neuron
         if not getattr(self.neuron, "is_sequence", False):
@@ -66,7 +74,8 @@ class SpikingLinear(nn.Module):
         rec = current_recorder()
         if backends.current() != "reference" and not (rec is not None and rec.wants(self.neuron)):
             step, params = type(self.neuron).step, self.neuron.params()
-            args = (step, x, self.linear.weight, self.linear.bias, state, params, self.linear.max_density)
+            args = (step, x, self.linear.weight, self.linear.bias, state, params, self.linear.max_density,
+                    self.recompute)
             try:
                 _, fn = backends.resolve("spiking_linear", *args)
             except BackendError:

@@ -75,3 +75,14 @@ def test_run_report_and_cli(tmp_path):
     out = tmp_path / "bench.json"
     assert main(["bench", "--size", "tiny", "--only", "W3-fwd", "--repeats", "1", "--no-thp", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["results"]["W3-fwd"]["spikes_identical"]
+
+
+def test_memory_report_has_the_recompute_variant():
+    from neuro.bench.run import markdown, run
+
+    report = run(["W1-mem"], size="tiny", repeats=1, warmup=0, log=lambda _: None)
+    row = report["results"]["W1-mem"]
+    assert set(row["peak_bytes"]) == set(available()) and all(v is not None for v in row["peak_bytes"].values())
+    assert row["step_ms"]["neuro"] > 0 and row["recompute_step_ms"] > 0 and row["recompute_bytes"] is not None
+    table = markdown(report)
+    assert "| W1-mem |" in table

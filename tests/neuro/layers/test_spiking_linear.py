@@ -7,7 +7,7 @@ import torch
 
 from neuro import LIF, PLIF, CubaLIF, Sequential, backends, simulate
 from neuro.core.reset import resolve_reset
-from neuro.errors import ShapeError
+from neuro.errors import ConfigError, ShapeError
 from neuro.layers import SpikingLinear
 
 pytest.importorskip("numba")
@@ -37,13 +37,15 @@ def _run(layer, x, fused, state=None):
     PLIF(init_tau_mem=4e-3),
     CubaLIF(tau_syn=3e-3, tau_mem=4e-3, learn_tau=True),
 ], ids=["lif", "lif-delayed", "plif", "cuba"])
-def test_fused_equals_separate_modules(neuron, monkeypatch):
+@pytest.mark.parametrize("recompute", [False, True], ids=["keep", "recompute"])
+def test_fused_equals_separate_modules(neuron, recompute, monkeypatch):
     from neuro.backends import _fused_spiking
 
     calls = []
     original = _fused_spiking._SpikingLinear.apply
     monkeypatch.setattr(_fused_spiking._SpikingLinear, "apply", lambda *a: calls.append(1) or original(*a))
-    layer = SpikingLinear(40, 300, neuron=neuron).double()  # 300 outputs: the column-chunked gathers
+    # 300 outputs: the column-chunked gathers, and with recompute four full blocks of 64 neurons and a part block
+    layer = SpikingLinear(40, 300, neuron=neuron, recompute=recompute).double()
     with torch.no_grad():
         layer.linear.weight.mul_(8)
     x = _spikes((9, 3, 40), 0.1)
@@ -77,3 +79,30 @@ def test_state_carries_over_and_errors():
         layer(torch.zeros(3, 20))
     with pytest.raises(TypeError, match="sequence module"):
         SpikingLinear(3, 2, neuron=torch.nn.ReLU())
+
+
+def test_recompute_keeps_no_currents_and_saves_memory_of_one_buffer():
+    x = _spikes((16, 4, 60), 0.1)
+    nodes = {}
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        layer = SpikingLinear(60, 200, recompute=recompute).double()
+        out, _ = layer(x)
+        node = out.grad_fn.next_functions[0][0]  # the fused operation under the reshape
+        nodes[recompute] = node
+        assert type(node).__name__ == "_SpikingLinearBackward"
+    assert nodes[False].y.shape == (16, 4 * 200)  # the kept currents, overwritten by their gradient later
+    assert not hasattr(nodes[True], "y")
+    with pytest.raises(ConfigError, match="recompute"):
+        SpikingLinear(3, 2, recompute=1)
+
+
+def test_recompute_state_carries_over():
+    layer = SpikingLinear(20, 70, recompute=True).double()
+    with torch.no_grad():
+        layer.linear.weight.mul_(6)
+    x = _spikes((10, 2, 20), 0.1)
+    whole, _ = layer(x)
+    first, state = layer(x[:4])
+    second, _ = layer(x[4:], state)
+    assert whole.sum() > 0 and torch.equal(whole, torch.cat([first, second]))
