@@ -1,11 +1,20 @@
-"""Numba kernel of an event-driven recurrent LIF layer (inference): ``I_t = x_t + W s_{t-1}``.
+"""Numba kernel of an event-driven recurrent LIF population (inference): ``I_t = x_t + W s_{t-1}``.
 
-Each sample runs its whole time loop in the kernel (samples are independent, so blocks of samples
-go to different threads). Only the neurons that spiked at the previous step deliver input, each by
-walking its column of the recurrent matrix in CSC form (``colptr``, ``rows``, ``vals``: the non-zero
-synapses only), so a step costs ``active x fan-out`` additions instead of an ``N x N`` product. The
-membrane update is the LIF family's ``h = decay * v + leak + gain * I`` with an immediate reset
-(0 hard, 1 subtract, 2 none); ``c`` holds ``decay, leak, gain, v_threshold, v_reset``.
+One kernel serves :class:`~neuro.layers.RecurrentLIF` and the LSM :class:`~neuro.models.lsm.Reservoir`;
+``x`` is the input current of every step (both compute it beforehand, event-driven, in one pass).
+
+A call simulates a block of samples in lockstep, one time step at a time, so that every synapse read
+serves all the samples of the block. Recurrent synapses are the non-zero entries of the recurrent
+matrix in CSC form (``colptr``, ``rows``, ``vals``: the fan-out of each presynaptic neuron). For each
+neuron that spiked at the previous step in at least one sample, its fan-out is added to the recurrent
+input of the samples where it spiked: through the list of those samples when they are few, else as a
+masked add over the whole block (a vectorised loop over samples, the recurrent input being stored
+neuron-major). Per sample the sum runs over presynaptic neurons in ascending order either way, so the
+result does not depend on the block size.
+
+The membrane update is the LIF family's ``h = decay * v + leak + gain * (x + I_rec)`` with an immediate
+reset (``reset``: 0 hard, 1 subtract, 2 none); ``c`` holds ``decay, leak, gain, v_threshold, v_reset``.
+With ``record``, ``vs`` receives the membrane after the reset of every step.
 """
 
 from __future__ import annotations
@@ -18,56 +27,113 @@ from numba import njit
 
 __all__ = ["recurrent_kernel"]
 
+#: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
+LIST_BELOW = 8
+
 
 @functools.cache
-def recurrent_kernel(reset: int) -> Callable[..., None]:
-    """``kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``.
-
-    ``x``/``out`` are ``(T, B, N)``, ``v0``/``s0``/``v_out`` are ``(B, N)``.
+def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
+    """``kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``
+    (one lockstep block per ``bs`` samples). ``x``/``out``/``vs`` are ``(T, B, N)``, ``v0``/``s0``/``v_out``
+    ``(B, N)``.
     """
 
-    @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, b0, b1, bs):
+    @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+    def kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs):
         t_len, batch, n = x.shape
         decay, leak, gain, vth, v_reset = c[0], c[1], c[2], c[3], c[4]
         zero = x.dtype.type(0)
         one = x.dtype.type(1)
-        cur = np.empty(n, x.dtype)
-        active = np.empty(n, np.int64)
-        weight = np.empty(n, x.dtype)  # spike value of each active neuron (1 after the first step)
-        for b in range(b0 * bs, min(batch, b1 * bs)):
-            v = v0[b].copy()
-            na = 0
-            for j in range(n):
-                if s0[b, j] != zero:
-                    active[na] = j
-                    weight[na] = s0[b, j]
-                    na += 1
+        for blk in range(b0, b1):
+            lo = blk * bs
+            nb = min(batch, lo + bs) - lo
+            if nb <= 0:
+                continue
+            rec = np.empty((n, nb), x.dtype)  # recurrent input, neuron-major: a block's samples are adjacent
+            mask = np.zeros((n, nb), x.dtype)  # spike value of neuron j in sample q at the previous step
+            count = np.zeros(n, np.int64)  # samples where neuron j spiked at the previous step ...
+            where = np.empty((n, nb), np.int64)  # ... and which
+            v = np.empty((nb, n), x.dtype)
+            for q in range(nb):
+                v[q] = v0[lo + q]
+                for j in range(n):
+                    if s0[lo + q, j] != zero:
+                        mask[j, q] = s0[lo + q, j]
+                        where[j, count[j]] = q
+                        count[j] += 1
             for t in range(t_len):
-                xt = x[t, b]
-                for i in range(n):
-                    cur[i] = zero
-                for a in range(na):
-                    j = active[a]
-                    w = weight[a]
-                    for p in range(colptr[j], colptr[j + 1]):
-                        cur[rows[p]] += w * vals[p]
-                ot = out[t, b]
-                na = 0
-                for i in range(n):
-                    h = decay * v[i] + leak + gain * (xt[i] + cur[i])
-                    fired = h - vth >= zero
-                    ot[i] = one if fired else zero
-                    if reset == 0:
-                        v[i] = v_reset if fired else h
-                    elif reset == 1:
-                        v[i] = h - vth if fired else h
+                rec[:] = zero
+                for j in range(n):
+                    m = count[j]
+                    if m == 0:
+                        continue
+                    mj = mask[j]
+                    if m * LIST_BELOW <= nb:
+                        wj = where[j]
+                        for p in range(colptr[j], colptr[j + 1]):
+                            rr = rec[rows[p]]
+                            w = vals[p]
+                            for a in range(m):
+                                q = wj[a]
+                                rr[q] += mj[q] * w
                     else:
-                        v[i] = h
-                    if fired:
-                        active[na] = i
-                        weight[na] = one
-                        na += 1
-            v_out[b] = v
+                        for p in range(colptr[j], colptr[j + 1]):
+                            rr = rec[rows[p]]
+                            w = vals[p]
+                            for q in range(nb):
+                                rr[q] += mj[q] * w
+                    count[j] = 0
+                for q in range(nb):
+                    xt = x[t, lo + q]
+                    ot = out[t, lo + q]
+                    vq = v[q]
+                    for i in range(n):
+                        h = decay * vq[i] + leak + gain * (xt[i] + rec[i, q])
+                        fired = h - vth >= zero
+                        if reset == 0:
+                            vq[i] = v_reset if fired else h
+                        elif reset == 1:
+                            vq[i] = h - vth if fired else h
+                        else:
+                            vq[i] = h
+                        if fired:
+                            ot[i] = one
+                            mask[i, q] = one
+                            where[i, count[i]] = q
+                            count[i] += 1
+                        else:
+                            ot[i] = zero
+                            mask[i, q] = zero
+                    if record:
+                        vs[t, lo + q] = vq
+            for q in range(nb):
+                v_out[lo + q] = v[q]
 
     return kernel
+
+
+def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarray | None, c: np.ndarray, reset: int,
+        record: bool, threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Simulate on numpy arrays: ``(spikes (T, B, N), final v (B, N), membrane (T, B, N) or None)``.
+
+    ``weight_post_pre``: the ``(N, N)`` recurrent matrix with row = postsynaptic neuron (``None``: none);
+    ``threads``: the samples are split into this many lockstep blocks, run in parallel.
+    """
+    from neuro.backends._parallel import blocks, run_blocks
+
+    t_len, batch, n = x.shape
+    dtype = x.dtype
+    if weight_post_pre is None:
+        colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
+    else:
+        pre, post = np.nonzero(weight_post_pre.T)  # row-major over (pre, post): each neuron's fan-out, ascending
+        colptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
+        rows, vals = post.astype(np.int64), weight_post_pre.T[pre, post].astype(dtype)
+    out = np.empty((t_len, batch, n), dtype)
+    v_out = np.empty_like(v0)
+    vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
+    bs = max(1, blocks(batch, max(1, threads)))
+    run_blocks(recurrent_kernel(reset, record), batch, bs, x, v0, s0, colptr, rows, vals, c, out, v_out, vs,
+               work=x.size)
+    return out, v_out, vs if record else None

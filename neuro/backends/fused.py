@@ -124,26 +124,17 @@ def recurrent_lif(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tens
     """Inference of :class:`~neuro.layers.RecurrentLIF` on the event-driven kernel."""
     import numpy as np
 
-    from neuro.backends._numba_recurrent import recurrent_kernel
-    from neuro.backends._parallel import run_blocks
+    from neuro.backends._numba_recurrent import run as run_recurrent
 
     spec = lif_spec(params, x.dtype)
-    w = weight.detach().t().contiguous()  # (pre, post): row j holds the synapses leaving neuron j
-    nz = w.nonzero()
-    colptr = torch.zeros(w.shape[0] + 1, dtype=torch.int64)
-    colptr[1:] = torch.cumsum(torch.bincount(nz[:, 0], minlength=w.shape[0]), 0)
-    rows, vals = nz[:, 1].contiguous(), w[nz[:, 0], nz[:, 1]].contiguous()
     k = spec.scalars
     c = np.array([float(k["decay"]), float(k["leak"]), float(k["gain"]), float(k["v_threshold"]),
                   spec.consts["v_reset"]], dtype=x.detach().numpy().dtype)
-    x = x.detach().contiguous()
-    out = torch.empty_like(x)
-    v0 = state.v.detach().contiguous()
-    v_out = torch.empty_like(v0)
-    run_blocks(recurrent_kernel(spec.reset), x.shape[1], 1, x.numpy(), v0.numpy(),
-               state.s.detach().contiguous().numpy(), colptr.numpy(), rows.numpy(), vals.numpy(), c, out.numpy(),
-               v_out.numpy(), work=x.numel())
-    return out, type(state)(v_out, out[-1].clone() if x.shape[0] else state.s)
+    out, v_out, _ = run_recurrent(x.detach().contiguous().numpy(), state.v.detach().contiguous().numpy(),
+                                  state.s.detach().contiguous().numpy(), weight.detach().numpy(), c, spec.reset,
+                                  False, torch.get_num_threads())
+    out = torch.from_numpy(out)
+    return out, type(state)(torch.from_numpy(v_out), out[-1].clone() if x.shape[0] else state.s)
 
 
 def _spiking_supports(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Tensor | None, state: NamedTuple,

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neuro import backends
 from neuro.analysis.ops import CallOps, CountOptions
 from neuro.core.weight_source import WeightSource, sample_weights
-from neuro.errors import ShapeError
+from neuro.errors import BackendError, ShapeError
 
 __all__ = ["FixedSynapses", "event_matmul"]
 
@@ -42,11 +43,20 @@ def event_matmul(x: Tensor, weight: Tensor, dense_above: float = 0.1) -> Tensor:
 
     Gathers the fan-out rows of the non-zero entries of ``x`` and sums them per input row (weighted by the
     input value when ``x`` is not binary). Uses a dense matmul when more than ``dense_above`` of ``x`` is
-    non-zero.
+    non-zero. Outside ``neuro.backends.use("reference")`` the ``event_linear`` operation of the fused backend
+    runs it when available (parallel compression of ``x`` and cache-sized column blocks; the same sums).
     """
     if x.dim() != 2 or weight.dim() != 2 or x.shape[1] != weight.shape[0]:
         raise ShapeError(f"event_matmul: expected x (R, {weight.shape[0] if weight.dim() == 2 else 'in'}) and "
                          f"weight (in, out), got {tuple(x.shape)} and {tuple(weight.shape)}")
+    if backends.current() != "reference" and x.dtype == weight.dtype:
+        try:
+            _, fused = backends.resolve("event_linear", x, weight.t(), None, dense_above)
+        except BackendError:
+            fused = None
+        y = None if fused is None else fused(x.contiguous(), weight.t(), None, dense_above)
+        if y is not None:  # None: x is denser than dense_above
+            return y
     rows = x.shape[0]
     idx = x.nonzero()
     n_events = idx.shape[0]

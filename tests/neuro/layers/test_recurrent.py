@@ -63,3 +63,31 @@ def test_errors():
         RecurrentLIF(4, torch.zeros(3, 3))
     with pytest.raises(ShapeError, match=r"\(T, B, 4\)"):
         RecurrentLIF(4)(torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5, 37])
+def test_lockstep_blocks_and_both_fanout_paths(threads):
+    """Blocks of 37, 19, 8 and 1 samples: neurons active in few samples of a block add their fan-out through
+    the list of those samples, busier ones through the masked add over the block; both give the torch loop's
+    result exactly, whatever the block size."""
+    import numpy as np
+
+    from neuro.backends._numba_recurrent import run
+    from neuro.backends.fused import lif_spec
+
+    layer = _layer(40, seed=3)
+    g = torch.Generator().manual_seed(4)
+    gain = torch.linspace(0.6, 4.0, 37, dtype=torch.float64).view(1, 37, 1)  # quiet to busy samples
+    x = torch.rand(40, 37, 40, dtype=torch.float64, generator=g) * gain
+    ref, ref_state = _run(layer, x, "reference")
+    rates = ref.mean(dim=(0, 2))
+    assert rates.min() < 0.05 and rates.max() > 0.3, rates
+    spec = lif_spec(layer.neuron.params(), x.dtype)
+    k = spec.scalars
+    c = np.array([float(k["decay"]), float(k["leak"]), float(k["gain"]), float(k["v_threshold"]),
+                  spec.consts["v_reset"]])
+    v0 = np.zeros((37, 40))
+    out, v_out, vs = run(x.numpy(), v0, np.zeros((37, 40)), layer.weight.numpy(), c, spec.reset, True, threads)
+    assert np.array_equal(out, ref.numpy())
+    np.testing.assert_allclose(v_out, ref_state.v.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(vs[-1], v_out)

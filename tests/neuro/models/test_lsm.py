@@ -72,7 +72,7 @@ def test_matches_lif_reference(reset: str, dense_above: float) -> None:
 
 
 @pytest.mark.parametrize("kernel", ["torch", "numba"])
-@pytest.mark.parametrize("rec_density", [1.0, 0.2])  # dense rows / fan-out lists in the numba kernel
+@pytest.mark.parametrize("rec_density", [1.0, 0.2])  # a dense and a sparse recurrent matrix
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_kernels_agree(kernel: str, rec_density: float, dtype: torch.dtype) -> None:
     if kernel == "numba" and kernels.numba_available() is not None:
