@@ -84,3 +84,7 @@ class SpikingLinear(nn.Module):
             if result is not None:
                 return result
         return self.neuron(self.linear(x), state)
+
+    def nir_chain(self) -> list[tuple[str, nn.Module]]:
+        """The parts in the order they compute, for export (NIR: an Affine or Linear node, then the neuron)."""
+        return [("linear", self.linear), ("neuron", self.neuron)]

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neuro import __version__
+from neuro import __version__, backends
 from neuro.core.sequential import is_stateful
 from neuro.core.simulate import simulate
 from neuro.core.time_distributed import TimeDistributed
@@ -73,7 +73,7 @@ def probe_shapes(model: nn.Module, sample_input: Tensor) -> dict[int, tuple[int,
     handles = [m.register_forward_pre_hook(hook) for m in model.modules()]
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), backends.use("reference"):  # the specification: composite layers call their parts
             simulate(model, probe)
     finally:
         for h in handles:
@@ -120,6 +120,8 @@ class _Exporter:
             return None
         if isinstance(model, nn.Sequential):
             return self._chain([(_join(path, n), m) for n, m in model.named_children()], path, prefix, shape)
+        if hasattr(model, "nir_chain"):  # a composite layer that is a chain of its parts (e.g. SpikingLinear)
+            return self._chain([(_join(path, n), m) for n, m in model.nir_chain()], path, prefix, shape)
         if isinstance(model, GraphModel):
             return self._graph_model(model, path, prefix, shape)
         if (type(model) in EXPORTERS or type(model) in KNOWN_UNSUPPORTED
@@ -129,7 +131,7 @@ class _Exporter:
 
     def _node(self, module: nn.Module, path: str, nir_path: str) -> nir.NIRNode | None:
         inner = module.module if isinstance(module, TimeDistributed) else module
-        if isinstance(inner, nn.Sequential | GraphModel) or (
+        if isinstance(inner, nn.Sequential | GraphModel) or hasattr(inner, "nir_chain") or (
                 list(inner.children()) and type(inner) not in EXPORTERS and type(inner) not in KNOWN_UNSUPPORTED):
             return self.graph(inner, path if inner is module else _join(path, "module"), nir_path)
         node = self.leaf(module, path)

@@ -45,6 +45,7 @@ from neuro.interop.nir.params import (
     surrogate_table,
     to_array,
 )
+from neuro.layers.event_linear import EventLinear
 from neuro.neurons import (
     ALIF,
     IF,
@@ -91,7 +92,7 @@ def _stored(node: nir.NIRNode, name: str) -> str | None:
 
 
 # -- Linear / Affine ------------------------------------------------------------------------------
-def export_linear(m: nn.Linear, shape: tuple[int, ...]) -> nir.NIRNode:
+def export_linear(m: nn.Linear | EventLinear, shape: tuple[int, ...]) -> nir.NIRNode:
     if len(shape) != 1:
         raise Unsupported(f"NIR Affine maps vectors, but this Linear sees per-sample inputs of shape {shape}",
                           "insert nn.Flatten() before it")
@@ -253,6 +254,7 @@ def import_delay(node: nir.Delay, ctx: NodeContext) -> nn.Module:
 #: Module type -> exporter ``fn(module, per_sample_input_shape) -> nir.NIRNode``.
 EXPORTERS: dict[type[nn.Module], Callable[[Any, tuple[int, ...]], nir.NIRNode]] = {
     nn.Linear: export_linear,
+    EventLinear: export_linear,  # the same affine map, computed event by event
     nn.Conv1d: export_conv1d,
     nn.Conv2d: export_conv2d,
     nn.AvgPool2d: export_avgpool2d,

@@ -11,6 +11,7 @@ from torch import nn
 
 from neuro import IF, LI, LIF, PLIF, CubaLIF, CubaLIFCell, IFCell, LICell, LIFCell, PLIFCell
 from neuro.interop.nir import Delay, DelayCell, Scale, Threshold
+from neuro.layers import EventLinear
 
 _rng = np.random.default_rng(7)
 
@@ -59,6 +60,7 @@ def _learnable_lif(cls: type) -> nn.Module:
 #: Module type -> (factory of an example module with non-default parameters, per-sample input shape).
 MODULE_EXAMPLES: dict[type, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     nn.Linear: (lambda: nn.Linear(4, 3), (4,)),
+    EventLinear: (lambda: EventLinear(4, 3), (4,)),
     nn.Conv1d: (lambda: nn.Conv1d(2, 3, 3, padding=1, stride=2), (2, 9)),
     nn.Conv2d: (lambda: nn.Conv2d(2, 4, 3, padding="same", bias=False), (2, 6, 6)),
     nn.AvgPool2d: (lambda: nn.AvgPool2d(2), (2, 4, 4)),
@@ -79,3 +81,7 @@ MODULE_EXAMPLES: dict[type, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
                               v_leak=0.1, decay_input=False), (4,)),
     CubaLIFCell: (lambda: CubaLIFCell(tau_syn=3e-3, tau_mem=9e-3, w_in=2.0), (4,)),
 }
+
+
+#: Exported module types that NIR brings back as another type computing the same map.
+IMPORTED_AS: dict[type, type] = {EventLinear: nn.Linear}

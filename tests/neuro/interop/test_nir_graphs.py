@@ -170,3 +170,25 @@ def test_nested_sequential_becomes_a_nested_graph_and_back(tmp_path) -> None:
     assert a.records["1.1.spikes"].sum() > 0 and a.records.keys() == b.records.keys()
     for key in a.records:
         assert torch.equal(a.records[key], b.records[key]), key
+
+
+def test_event_driven_layers_export_as_affine_maps(tmp_path) -> None:
+    """EventLinear is an Affine/Linear node; SpikingLinear a nested graph of its linear map and its neuron.
+    The rebuilt plain modules give the fused event-driven layers' spikes exactly."""
+    from neuro.layers import EventLinear, SpikingLinear
+
+    torch.manual_seed(0)
+    model = Sequential(nn.Flatten(), SpikingLinear(8, 6), EventLinear(6, 5), LIF(), SpikingLinear(5, 3, bias=False))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, EventLinear):
+                m.weight.abs_().mul_(4.0)
+    x = (torch.rand(30, 3, 2, 2, 2) < 0.3).float()
+    nir.write(tmp_path / "event.nir", to_nir(model, x))
+    g = read(tmp_path / "event.nir")
+    assert isinstance(g.nodes["spikinglinear_1"], nir.NIRGraph)
+    assert {type(n).__name__ for n in g.nodes["spikinglinear_1"].nodes.values()} == {"Input", "Affine", "LIF", "Output"}
+    assert isinstance(g.nodes["eventlinear_2"], nir.Affine) and isinstance(g.nodes["spikinglinear_4"], nir.NIRGraph)
+    rebuilt = from_nir(g)
+    a, b = model(x)[0], rebuilt(x)[0]
+    assert a.sum() > 0 and torch.equal(a, b)

@@ -12,7 +12,7 @@ import torch
 
 from neuro import Sequential, simulate
 from neuro.interop.nir import EXPORTERS, IMPORTERS, from_nir, read, to_nir
-from tests.neuro.interop.examples import MODULE_EXAMPLES, NODE_EXAMPLES
+from tests.neuro.interop.examples import IMPORTED_AS, MODULE_EXAMPLES, NODE_EXAMPLES
 
 
 def _graph(node: nir.NIRNode, shape: tuple[int, ...]) -> nir.NIRGraph:
@@ -93,7 +93,8 @@ def test_export_import_identical_spikes_and_states(kind: type, tmp_path) -> None
     if "0.spikes" in a.records:
         assert 0 < a.records["0.spikes"].sum() < a.records["0.spikes"].numel(), "the drive should make some spikes"
     inner = rebuilt[0].module if hasattr(rebuilt[0], "module") else rebuilt[0]
-    assert type(inner) is type(module) or (type(module).__name__.endswith("Cell") and model.is_sequence is False)
+    assert type(inner) is IMPORTED_AS.get(type(module), type(module)) or (
+        type(module).__name__.endswith("Cell") and model.is_sequence is False)
 
 
 @pytest.mark.parametrize("kind", [k for k in MODULE_EXAMPLES if hasattr(k, "params")], ids=lambda t: t.__name__)
