@@ -7,9 +7,9 @@ Exactly :class:`~neuro.layers.EventLinear` followed by ``neuron`` (any LIF-famil
 neuron suits the fused kernels, both run as one operation (``"spiking_linear"`` on the ``fused``
 backend) whose backward overwrites the synaptic current with its gradient: training then keeps
 two ``(T, B, out_features)`` buffers at the neuron's backward instead of three. Otherwise (dense
-input, another backend or neuron, or the neuron's states being recorded by
-:func:`neuro.simulate`) it simply runs the two modules one after the other; the results are the
-same either way.
+input, another backend or neuron, the neuron's states being recorded by :func:`neuro.simulate`, or
+hooks on the parts, as :func:`neuro.analysis.count_ops` registers) it simply runs the two modules one
+after the other; the results are the same either way.
 
 Args:
     in_features, out_features, bias: as :class:`torch.nn.Linear`.
@@ -72,7 +72,8 @@ class SpikingLinear(nn.Module):
         if state is None:
             state = self.neuron.initial_state(x.new_zeros(x.shape[1], self.linear.out_features))
         rec = current_recorder()
-        if backends.current() != "reference" and not (rec is not None and rec.wants(self.neuron)):
+        if (backends.current() != "reference" and not (rec is not None and rec.wants(self.neuron))
+                and not self._parts_hooked()):
             step, params = type(self.neuron).step, self.neuron.params()
             args = (step, x, self.linear.weight, self.linear.bias, state, params, self.linear.max_density,
                     self.recompute)
@@ -84,6 +85,10 @@ class SpikingLinear(nn.Module):
             if result is not None:
                 return result
         return self.neuron(self.linear(x), state)
+
+    def _parts_hooked(self) -> bool:
+        """Whether hooks watch the parts (e.g. ``count_ops``): they must then run one after the other."""
+        return any(m._forward_hooks or m._forward_pre_hooks for m in (self.linear, self.neuron))
 
     def nir_chain(self) -> list[tuple[str, nn.Module]]:
         """The parts in the order they compute, for export (NIR: an Affine or Linear node, then the neuron)."""

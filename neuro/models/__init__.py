@@ -19,6 +19,7 @@ from neuro.config import named_entry
 from neuro.models.conv_snn import ConvSNNConfig, build_conv_snn
 from neuro.models.lsm import LSMConfig, build_lsm
 from neuro.models.meta_spikeformer import MetaSpikeFormerConfig, build_meta_spikeformer
+from neuro.models.mlp_snn import MLPSNNConfig, build_mlp_snn
 from neuro.models.spike_driven_transformer import SDTConfig, build_sdt
 
 
@@ -30,6 +31,7 @@ class ModelEntry(NamedTuple):
 #: Registry of model builders. One line per model.
 MODELS: dict[str, ModelEntry] = {
     "conv_snn": ModelEntry(ConvSNNConfig, build_conv_snn),
+    "mlp_snn": ModelEntry(MLPSNNConfig, build_mlp_snn),
     "sdt": ModelEntry(SDTConfig, build_sdt),
     "meta_spikeformer": ModelEntry(MetaSpikeFormerConfig, build_meta_spikeformer),
     "lsm": ModelEntry(LSMConfig, build_lsm),
