@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
-from neuro.backends._numba_lif import BLOCK, backward_block, surrogate_grad
+from neuro.backends._numba_lif import BLOCK, after_spike, backward_block, surrogate_grad
 from neuro.backends._spec import surrogate_constants
 
 __all__ = ["BLOCK", "backward_block", "backward_kernel", "forward_kernel", "surrogate_constants"]
@@ -48,12 +48,7 @@ def forward_kernel(reset: int, record: bool) -> Callable[..., None]:
                     fired = h - theta >= zero
                     s = one if fired else zero
                     ot[j] = s
-                    if reset == 0:
-                        v[j] = v_reset if fired else h
-                    elif reset == 1:
-                        v[j] = h - theta if fired else h
-                    else:
-                        v[j] = h
+                    v[j] = after_spike(h, fired, theta, v_reset, reset)
                     a[j] = adecay * aj + s
                 if record:
                     v_seq[t, lo:hi] = v
@@ -101,12 +96,7 @@ def backward_kernel(reset: int, detach: bool, surrogate: int, scalar_grads: bool
                     ht[j] = h
                     theta = vth + beta_a * aj
                     fired = h - theta >= zero
-                    if reset == 0:
-                        v[j] = v_reset if fired else h
-                    elif reset == 1:
-                        v[j] = h - theta if fired else h
-                    else:
-                        v[j] = h
+                    v[j] = after_spike(h, fired, theta, v_reset, reset)
                     a[j] = adecay * aj + (one if fired else zero)
             gv = g_vt[lo:hi].copy()
             ga = g_at[lo:hi].copy()

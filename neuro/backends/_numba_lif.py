@@ -67,6 +67,17 @@ def _finish(e, kind, k1, k2, one):
     return k2 * e
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def after_spike(h, fired, threshold, v_reset, reset):
+    """The membrane after the spike decision: ``v_reset`` (``reset`` 0, hard), ``h - threshold`` (1, subtract)
+    or ``h`` (2: none, or a delayed reset, which acts at the next step)."""
+    if reset == 0:
+        return v_reset if fired else h
+    if reset == 1:
+        return h - threshold if fired else h
+    return h
+
+
 def backward_block(t_len: int) -> int:
     """Neurons per block of ALIF's backward (:mod:`neuro.backends._numba_alif`): its T x block buffers stay in L2."""
     return max(16, min(BLOCK, 32768 // max(t_len, 1)))
@@ -79,6 +90,8 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
     Writes the spikes ``out``, the final state ``v_out`` (``i_out``) and, when ``record``, every
     step's state into ``v_seq`` (``i_seq``).
     """
+
+    mode = 2 if delayed else reset
 
     @njit(nogil=True, cache=True, error_model="numpy")
     def kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, b0, b1, bs):
@@ -110,12 +123,7 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
                         h = h + (-vth)
                     fired = h - vth >= zero
                     ot[j] = one if fired else zero
-                    if delayed or reset == 2:
-                        v[j] = h
-                    elif reset == 0:
-                        v[j] = v_reset if fired else h
-                    else:
-                        v[j] = h - vth if fired else h
+                    v[j] = after_spike(h, fired, vth, v_reset, mode)
                 if record:
                     v_seq[t, lo:hi] = v
                     if cuba:
@@ -134,6 +142,8 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Calla
     synaptic current ``i_t`` into ``i_seq``. ``h_seq`` may be ``x`` itself: each element is read before
     it is overwritten.
     """
+
+    mode = 2 if delayed else reset
 
     @njit(nogil=True, cache=True, error_model="numpy")
     def kernel(x, v0, i0, c, h_seq, i_seq, b0, b1, bs):
@@ -166,12 +176,7 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Calla
                         h = h + (-vth)
                     ht[j] = h
                     fired = h - vth >= zero
-                    if delayed or reset == 2:
-                        v[j] = h
-                    elif reset == 0:
-                        v[j] = v_reset if fired else h
-                    else:
-                        v[j] = h - vth if fired else h
+                    v[j] = after_spike(h, fired, vth, v_reset, mode)
 
     return kernel
 

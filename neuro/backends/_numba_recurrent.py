@@ -25,6 +25,8 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
+from neuro.backends._numba_lif import after_spike
+
 __all__ = ["recurrent_kernel"]
 
 #: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
@@ -90,12 +92,7 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
                     for i in range(n):
                         h = decay * vq[i] + leak + gain * (xt[i] + rec[i, q])
                         fired = h - vth >= zero
-                        if reset == 0:
-                            vq[i] = v_reset if fired else h
-                        elif reset == 1:
-                            vq[i] = h - vth if fired else h
-                        else:
-                            vq[i] = h
+                        vq[i] = after_spike(h, fired, vth, v_reset, reset)
                         if fired:
                             ot[i] = one
                             mask[i, q] = one
