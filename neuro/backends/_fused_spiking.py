@@ -127,7 +127,7 @@ def _blockwise_backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i:
     gb = weight.new_empty(n) if ctx.has_bias and need[7] else None
     g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
     csc = _to_csc(*ctx.csr, k) if gw is not None else None
-    sums = np.zeros(6)
+    sums = None
     for n0 in range(0, n, COLUMNS):
         n1 = min(n0 + COLUMNS, n)
         y = _block_currents(ctx, weight, bias, t_len, n0, n1)
@@ -136,7 +136,7 @@ def _blockwise_backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i:
             None if g_out is None else _block_of(g_out, batch, n, n0, n1),
             None if g_v is None else _block_of(g_v, batch, n, n0, n1),
             None if g_i is None else _block_of(g_i, batch, n, n0, n1), any(need[10:]), g_x=y)
-        sums = sums + part
+        sums = part if sums is None else sums + part
         _put_block(g_v0, gv, batch, n, n0, n1)
         _put_block(g_i0, gi, batch, n, n0, n1)
         g_y = g_y.view(-1, n1 - n0)  # (T*B, block)

@@ -27,7 +27,7 @@ from numba import njit
 
 from neuro.backends._numba_lif import after_spike
 
-__all__ = ["recurrent_kernel"]
+__all__ = ["recurrent_kernel", "run"]
 
 #: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
 LIST_BELOW = 8
