@@ -68,6 +68,18 @@ def _finish(e, kind, k1, k2, one):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
+def charge(v, inp, decay, leak, gain, vth, v_reset, reset, delayed, no_leak, zero):
+    """The charged membrane ``h`` from the state ``v`` and the input ``inp``; a delayed reset (last step's spike,
+    ``v >= vth``) acts here: to ``v_reset`` before the leak (hard) or minus ``vth`` after it (subtract)."""
+    if delayed and reset == 0 and v - vth >= zero:
+        v = v_reset
+    h = v + gain * inp if no_leak else decay * v + leak + gain * inp
+    if delayed and reset == 1 and v - vth >= zero:
+        h = h + (-vth)
+    return h
+
+
+@njit(inline="always", cache=True, error_model="numpy")
 def after_spike(h, fired, threshold, v_reset, reset):
     """The membrane after the spike decision: ``v_reset`` (``reset`` 0, hard), ``h - threshold`` (1, subtract)
     or ``h`` (2: none, or a delayed reset, which acts at the next step)."""
@@ -112,15 +124,7 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
                     if cuba:
                         cur[j] = syn_decay * cur[j] + gain_syn * inp
                         inp = cur[j]
-                    vj = v[j]
-                    if delayed and reset == 0 and vj - vth >= zero:  # last step's spike resets now
-                        vj = v_reset
-                    if no_leak:
-                        h = vj + gain * inp
-                    else:
-                        h = decay * vj + leak + gain * inp
-                    if delayed and reset == 1 and vj - vth >= zero:
-                        h = h + (-vth)
+                    h = charge(v[j], inp, decay, leak, gain, vth, v_reset, reset, delayed, no_leak, zero)
                     fired = h - vth >= zero
                     ot[j] = one if fired else zero
                     v[j] = after_spike(h, fired, vth, v_reset, mode)
@@ -165,15 +169,7 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Calla
                         cur[j] = syn_decay * cur[j] + gain_syn * inp
                         inp = cur[j]
                         it[j] = inp
-                    vj = v[j]
-                    if delayed and reset == 0 and vj - vth >= zero:  # last step's spike resets now
-                        vj = v_reset
-                    if no_leak:
-                        h = vj + gain * inp
-                    else:
-                        h = decay * vj + leak + gain * inp
-                    if delayed and reset == 1 and vj - vth >= zero:
-                        h = h + (-vth)
+                    h = charge(v[j], inp, decay, leak, gain, vth, v_reset, reset, delayed, no_leak, zero)
                     ht[j] = h
                     fired = h - vth >= zero
                     v[j] = after_spike(h, fired, vth, v_reset, mode)
