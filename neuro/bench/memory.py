@@ -22,10 +22,9 @@ from neuro.bench.harness import mmap_env, peak_memory
 __all__ = ["measure"]
 
 
-def measure(workload: str, impl: str, size: dict[str, int], timeout: float = 900.0,
-            with_time: bool = False) -> int | tuple[int | None, float | None] | None:
-    """Peak extra bytes of one step, from a subprocess (``None`` if it failed); with ``with_time``,
-    ``(bytes, median step milliseconds)``."""
+def measure(workload: str, impl: str, size: dict[str, int], timeout: float = 900.0
+            ) -> tuple[int | None, float | None]:
+    """``(peak extra bytes of one step, median step milliseconds)`` from a subprocess (``None``s if it failed)."""
     env = mmap_env()
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -33,12 +32,12 @@ def measure(workload: str, impl: str, size: dict[str, int], timeout: float = 900
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return (None, None) if with_time else None
+        return None, None
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             report = json.loads(line)
-            return (report.get("bytes"), report.get("step_ms")) if with_time else report.get("bytes")
-    return (None, None) if with_time else None
+            return report.get("bytes"), report.get("step_ms")
+    return None, None
 
 
 def main(argv: list[str]) -> None:

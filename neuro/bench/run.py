@@ -135,11 +135,11 @@ def _memory(size_name: str, log: Callable[[str], None]) -> dict[str, Any]:
         f"time of 3 in the same process)")
     peak, step_ms = {}, {}
     for impl in [i for i in spec.impls if i in available()]:
-        peak[impl], step_ms[impl] = measure("W1", impl, size, with_time=True)
+        peak[impl], step_ms[impl] = measure("W1", impl, size)
         log(f"  {impl:13s} {_mib(peak[impl])}{_ms(step_ms[impl])}")
     rec, rec_ms = None, None
     if "neuro" in peak:
-        rec, rec_ms = measure("W1", "neuro", {**size, "recompute": 1}, with_time=True)
+        rec, rec_ms = measure("W1", "neuro", {**size, "recompute": 1})
         log(f"  neuro, SpikingLinear(recompute=True): {_mib(rec)}{_ms(rec_ms)}")
     best, ratio = _ratio({k: v for k, v in peak.items() if v}, spec.peers)
     rec_ratio = None if ratio is None or not rec else rec / peak[best]
