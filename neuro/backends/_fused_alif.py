@@ -13,7 +13,7 @@ from torch import Tensor
 
 from neuro.backends import _numba_alif as nk
 from neuro.backends._parallel import blocks, run_blocks
-from neuro.backends._spec import KernelSpec
+from neuro.backends._spec import KernelSpec, SequenceLayout
 
 __all__ = ["run_alif"]
 
@@ -74,11 +74,9 @@ class _ALIFSequence(torch.autograd.Function):
 def run_alif(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
              ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
     """Run the adaptive LIF neuron over ``x`` ``(T, B, ...)`` on the fused kernels."""
-    shape = x.shape
-    x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
-    v0 = state.v.reshape(-1).contiguous()
-    a0 = state.a.reshape(-1).contiguous()
+    layout = SequenceLayout.of(x)
     scalars = tuple(spec.scalars[k] for k in _SCALARS)
-    out, v_out, a_out, v_seq, a_seq = _ALIFSequence.apply(spec, record, x2, v0, a0, *scalars)
-    seqs = type(state)(v_seq.reshape(shape), a_seq.reshape(shape)) if record else None
-    return out.reshape(shape), type(state)(v_out.reshape(shape[1:]), a_out.reshape(shape[1:])), seqs
+    out, v_out, a_out, v_seq, a_seq = _ALIFSequence.apply(spec, record, layout.flat(x), layout.flat_state(state.v),
+                                                          layout.flat_state(state.a), *scalars)
+    seqs = type(state)(layout.unflat(v_seq), layout.unflat(a_seq)) if record else None
+    return layout.unflat(out), type(state)(layout.unflat_state(v_out), layout.unflat_state(a_out)), seqs

@@ -33,8 +33,8 @@ from torch import Tensor
 from neuro.core.reset import HardReset, NoReset, ResetRule, SubtractReset
 from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, Surrogate, Triangle
 
-__all__ = ["RESET_CODES", "KernelSpec", "Unsupported", "alif_spec", "check_tensors", "cuba_spec", "if_spec", "lif_spec",
-           "run_sequence", "surrogate_code", "surrogate_constants"]
+__all__ = ["RESET_CODES", "KernelSpec", "SequenceLayout", "Unsupported", "alif_spec", "check_tensors", "cuba_spec",
+           "if_spec", "lif_spec", "run_sequence", "surrogate_code", "surrogate_constants"]
 
 #: Reset rule class -> kernel code.
 RESET_CODES: dict[type[ResetRule], int] = {HardReset: 0, SubtractReset: 1, NoReset: 2}
@@ -199,22 +199,66 @@ def surrogate_constants(kind: int, a: float, b: float) -> tuple[float, float]:
     return a, 0.0  # Sigmoid alpha, FastSigmoid slope, Triangle width
 
 
+class SequenceLayout(NamedTuple):
+    """How a ``(T, B, ...)`` tensor lies in memory, so kernels on ``(T, N)`` need no copy of it.
+
+    ``perm`` orders the dimensions from the outermost in memory to the innermost, time first: a
+    channels-last convolution output ``(T, B, C, H, W)`` has ``perm = (0, 1, 3, 4, 2)``. :meth:`flat`
+    views a tensor of this layout as ``(T, N)`` in memory order and :meth:`unflat` gives a kernel's
+    ``(T, N)`` result back in the same layout, so the neuron keeps the memory format of its input
+    (a copy is made only when the input is not dense, or time is not its outermost dimension).
+    """
+
+    shape: torch.Size
+    perm: tuple[int, ...]
+
+    @classmethod
+    def of(cls, x: Tensor) -> SequenceLayout:
+        rest = sorted(range(1, x.dim()), key=lambda d: (-x.stride(d) if x.shape[d] > 1 else 0, d))
+        perm = (0, *rest)
+        if not x.permute(perm).is_contiguous():
+            perm = tuple(range(x.dim()))
+        return cls(x.shape, perm)
+
+    def flat(self, x: Tensor) -> Tensor:
+        """``(T, N)`` contiguous, in this layout's memory order (``x`` is ``(T, B, ...)``)."""
+        return x.permute(self.perm).reshape(x.shape[0], -1).contiguous()
+
+    def flat_state(self, v: Tensor) -> Tensor:
+        """``(N,)`` contiguous, in this layout's memory order (``v`` is ``(B, ...)``)."""
+        return v.permute([d - 1 for d in self.perm[1:]]).reshape(-1).contiguous()
+
+    def _back(self, y: Tensor, lead: tuple[int, ...]) -> Tensor:
+        dims = self.perm if lead else [d - 1 for d in self.perm[1:]]
+        y = y.reshape(*lead, *(self.shape[d] for d in self.perm[1:]))
+        inverse = sorted(range(len(dims)), key=lambda i: dims[i])
+        return y.permute(inverse)
+
+    def unflat(self, y: Tensor) -> Tensor:
+        """A kernel's ``(T, N)`` result as ``(T, B, ...)`` in this layout."""
+        return self._back(y, (y.shape[0],))
+
+    def unflat_state(self, y: Tensor) -> Tensor:
+        """A kernel's ``(N,)`` result as ``(B, ...)`` in this layout."""
+        return self._back(y, ())
+
+
 def run_sequence(apply: Callable[..., tuple[Tensor, ...]], spec: KernelSpec, x: Tensor, state: NamedTuple,
                  record: bool, scalars: tuple[Tensor, ...]) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
     """Run a LIF-family sequence function over ``x`` ``(T, B, ...)``: the layout glue every backend shares.
 
     ``apply(spec, record, x2, v0, i0, *scalars)`` works on ``(T, N)`` and returns
-    ``(spikes, v_T, i_T, v_seq, i_seq)``; this flattens the input and state, and gives back the spikes
-    ``(T, B, ...)``, the final state and, when ``record``, the per-step states.
+    ``(spikes, v_T, i_T, v_seq, i_seq)``; this flattens the input and state in the input's memory
+    order (:class:`SequenceLayout`), and gives back the spikes ``(T, B, ...)`` in the input's layout,
+    the final state and, when ``record``, the per-step states.
     """
-    shape = x.shape
-    x2 = x.reshape(shape[0], -1).contiguous()  # (T, N)
-    v0 = state.v.reshape(-1).contiguous()
+    layout = SequenceLayout.of(x)
+    v0 = layout.flat_state(state.v)
     cuba = "syn_decay" in spec.scalars
-    i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
-    out, v_out, i_out, v_seq, i_seq = apply(spec, record, x2, v0, i0, *scalars)
-    fields = (v_out.reshape(shape[1:]),) + ((i_out.reshape(shape[1:]),) if cuba else ())
+    i0 = layout.flat_state(state.i) if cuba else torch.zeros_like(v0)
+    out, v_out, i_out, v_seq, i_seq = apply(spec, record, layout.flat(x), v0, i0, *scalars)
+    fields = (layout.unflat_state(v_out),) + ((layout.unflat_state(i_out),) if cuba else ())
     seqs = None
     if record:
-        seqs = type(state)(*((v_seq.reshape(shape),) + ((i_seq.reshape(shape),) if cuba else ())))
-    return out.reshape(shape), type(state)(*fields), seqs
+        seqs = type(state)(*((layout.unflat(v_seq),) + ((layout.unflat(i_seq),) if cuba else ())))
+    return layout.unflat(out), type(state)(*fields), seqs

@@ -3,6 +3,8 @@
 * :func:`time_interleaved` runs every implementation once per round, round after round, so that a
   machine shared with other work slows all of them alike; it reports every sample.
 * :func:`spike_mismatches` compares the spike tensors two implementations produced.
+* :func:`profile_ops` says where one implementation's time goes: the operations that took the most
+  of it, from torch's profiler.
 * :func:`peak_memory` measures the extra memory one call needs: on CUDA from the caching
   allocator's peak; on CPU from the process's peak resident set (``VmHWM``, reset through
   ``/proc/self/clear_refs``) in a fresh subprocess whose allocator returns every large block to
@@ -23,11 +25,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["Stats", "peak_memory", "spike_mismatches", "stats", "time_interleaved"]
+__all__ = ["OpTime", "Stats", "peak_memory", "profile_ops", "spike_mismatches", "stats", "time_interleaved"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,33 @@ def time_interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = 5, 
             _sync(device)
             samples[name].append(time.perf_counter() - t0)
     return samples
+
+
+class OpTime(NamedTuple):
+    """One operation's self time in a profiled call: milliseconds per call and share of the call's total."""
+
+    name: str
+    ms: float
+    share: float
+
+
+def profile_ops(fn: Callable[[], object], repeats: int = 3, top: int = 8) -> list[OpTime]:
+    """The ``top`` operations by self CPU time over ``repeats`` calls of ``fn`` (after one untimed call).
+
+    Names are torch's (``aten::convolution_backward``) or an autograd function's class name (neuro's fused
+    kernels, e.g. ``_LIFSequenceBackward``); times are per call of ``fn``, shares of the profiled total.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            fn()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return [OpTime(e.key, e.self_cpu_time_total / 1e3 / repeats, e.self_cpu_time_total / total)
+            for e in events[:top]]
 
 
 def spike_mismatches(reference: Mapping[str, Tensor], other: Mapping[str, Tensor]) -> tuple[int, int]:

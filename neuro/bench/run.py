@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from neuro.bench import WORKLOADS
-from neuro.bench.harness import spike_mismatches, stats, time_interleaved
+from neuro.bench.harness import profile_ops, spike_mismatches, stats, time_interleaved
 from neuro.bench.memory import measure
 from neuro.bench.peers import available, versions
 
@@ -79,8 +79,22 @@ def _ratio(values: dict[str, float], peers: tuple[str, ...]) -> tuple[str | None
     return best, values["neuro"] / present[best]
 
 
+def _profiled(name: str, size: dict[str, int], impls: list[str], log: Callable[[str], None]
+              ) -> dict[str, list[dict[str, Any]]]:
+    """Where the time of each of ``impls`` goes (torch profiler, float32), logged and returned."""
+    spec = WORKLOADS[name]
+    out = {}
+    for impl in impls:
+        ops = profile_ops(spec.build(impl, size, torch.float32, **spec.kwargs).step)
+        gc.collect()
+        log(f"  profile of {impl} (self time per step): "
+            + ", ".join(f"{op.name} {op.ms:.1f} ms ({op.share:.0%})" for op in ops))
+        out[impl] = [op._asdict() for op in ops]
+    return out
+
+
 def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callable[[str], None],
-              brian2: str | None = None) -> dict[str, Any]:
+              brian2: str | None = None, profile: bool = False) -> dict[str, Any]:
     spec = WORKLOADS[name]
     size = spec.sizes[size_name]
     impls = [i for i in spec.impls if i in available()]
@@ -103,6 +117,8 @@ def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callabl
     result = {"title": spec.title, "size": size, "spikes_identical": identical, "mismatch_float64": mism64,
               "mismatch_float32": mism32, "time_ms": timing, "fastest_peer": best, "ratio": ratio, "goal": spec.goal,
               "met": None if ratio is None else ratio <= spec.goal}
+    if profile:
+        result["profile"] = _profiled(name, size, ["neuro"] + ([best] if best else []), log)
     if name == "W4":
         result["brian2"] = _brian2(size, brian2, repeats, medians.get("neuro"), log)
     return result
@@ -208,10 +224,11 @@ def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
 
 
 def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, warmup: int = 1,
-        log: Callable[[str], None] = print, brian2: str | None = None) -> dict[str, Any]:
+        log: Callable[[str], None] = print, brian2: str | None = None, profile: bool = False) -> dict[str, Any]:
     """Run the named workloads (default :data:`DEFAULT_ORDER`) and return the report.
 
-    ``brian2``: the interpreter of a Python environment with Brian2, which then also runs W4.
+    ``brian2``: the interpreter of a Python environment with Brian2, which then also runs W4. ``profile``:
+    also say where the time of neuro and of the fastest peer goes (:func:`~neuro.bench.harness.profile_ops`).
     """
     report: dict[str, Any] = {"machine": machine(), "size": size, "repeats": repeats, "results": {}}
     log(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, torch threads "
@@ -224,7 +241,7 @@ def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, wa
         elif name == "crossover":
             report["results"][name] = _crossover(log, repeats)
         else:
-            result = _workload(name, size, repeats, warmup, log, brian2)
+            result = _workload(name, size, repeats, warmup, log, brian2, profile)
             report["results"][name] = result
     return report
 

@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--brian2-python", default=None, metavar="PATH",
                    help="interpreter of a separate environment with Brian2 (it needs numpy < 2.4), which then also "
                         "runs W4 (default: $NEURO_BRIAN2_PYTHON)")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile one training/inference step of neuro and of the fastest peer per workload "
+                        "(torch profiler: the operations taking the most time)")
     p.add_argument("--gpu-check", action="store_true",
                    help="instead: check the Triton backend against the reference on the GPU and time W1, W3, W5 "
                         "against SpikingJelly's GPU backends")
@@ -41,8 +44,7 @@ def _rerun_with_thp(args: argparse.Namespace) -> int:
     for flag, value in (("--only", args.only), ("--threads", args.threads), ("--brian2-python", args.brian2_python)):
         if value:
             cmd += [flag, str(value)]
-    if args.gpu_check:
-        cmd.append("--gpu-check")
+    cmd += [flag for flag, on in (("--gpu-check", args.gpu_check), ("--profile", args.profile)) if on]
     env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"}
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         names = [n.strip() for n in args.only.split(",") if n.strip()] or None
         report = run_bench(names, size=args.size, repeats=args.repeats, warmup=args.warmup,
-                           brian2=brian2_python(args.brian2_python))
+                           brian2=brian2_python(args.brian2_python), profile=args.profile)
         print()
         print(markdown(report))
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))

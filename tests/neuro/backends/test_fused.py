@@ -145,6 +145,23 @@ def test_multiple_blocks_and_long_sequences():
     assert_same(LIF(tau_mem=4e-3).double(), _input(shape=(t, 2, 20)) * 0.5, "fused")
 
 
+@pytest.mark.parametrize("make", [lambda: _lif("hard", False, True, True), lambda: CubaLIF(tau_syn=4e-3).double(),
+                                  lambda: ALIF(learn_tau=True).double()], ids=["lif", "cuba", "alif"])
+def test_any_memory_layout_matches_and_is_kept(make):
+    """A channels-last convolution output (T, B, C, H, W) runs without a copy and its spikes come back in the same
+    layout; a layout whose time dimension is not outermost is copied and still matches."""
+    base = _input(shape=(6, 2, 4, 5, 3))  # (T, B, H, W, C) in memory
+    channels_last = base.permute(0, 1, 4, 2, 3)
+    assert_same(make(), channels_last, "fused")
+    with backends.use("fused", strict=True):
+        out, state = make()(channels_last)
+        again, _ = make()(channels_last, state)
+    assert out.stride() == channels_last.stride() and state.v.stride() == channels_last[0].stride()
+    assert torch.equal(again, make()(channels_last.contiguous(), type(state)(*(f.contiguous() for f in state)))[0])
+    batch_major = _input(shape=(2, 6, 7)).transpose(0, 1)  # (T, B, N) with B outermost
+    assert_same(make(), batch_major, "fused")
+
+
 def test_final_state_continues_a_sequence():
     lif = LIF(tau_mem=3e-3).double()
     x = _input(shape=(12, 2, 5))

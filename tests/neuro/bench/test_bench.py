@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from neuro.bench import WORKLOADS
-from neuro.bench.harness import mmap_env, spike_mismatches, stats, time_interleaved
+from neuro.bench.harness import mmap_env, profile_ops, spike_mismatches, stats, time_interleaved
 from neuro.bench.peers import available, neuron
 
 # Norse 1.1 calls torch.jit.script at import, which torch 2.13 deprecates.
@@ -52,6 +52,14 @@ def test_harness_pieces():
     assert spike_mismatches(a, {"x": torch.tensor([1.0, 1.0, 1.0])}) == (1, 3)
 
 
+def test_profile_names_the_operations_that_take_the_time():
+    a, b = torch.randn(300, 300), torch.randn(300, 300)
+    ops = profile_ops(lambda: (a @ b, a + b), repeats=2, top=3)
+    assert ops[0].name in ("aten::mm", "aten::matmul") and ops[0].ms > 0
+    assert len(ops) <= 3 and 0 < sum(op.share for op in ops) <= 1 + 1e-9
+    assert [op.ms for op in ops] == sorted((op.ms for op in ops), reverse=True)
+
+
 def test_peak_memory_in_a_fresh_process():
     code = ("import torch; from neuro.bench.harness import peak_memory; "
             "print(peak_memory(lambda: torch.ones(40 * 2**20 // 4).sum()))")
@@ -65,8 +73,9 @@ def test_run_report_and_cli(tmp_path):
     from neuro.bench.run import markdown, run
     from neuro.cli import main
 
-    report = run(["W3-fwd", "data"], size="tiny", repeats=1, warmup=0, log=lambda _: None)
+    report = run(["W3-fwd", "data"], size="tiny", repeats=1, warmup=0, log=lambda _: None, profile=True)
     row = report["results"]["W3-fwd"]
+    assert set(row["profile"]) == {"neuro", row["fastest_peer"]} and row["profile"]["neuro"][0]["ms"] > 0
     assert row["spikes_identical"] and row["ratio"] > 0 and set(row["time_ms"]) == set(available())
     assert "skipped" in report["results"]["data"] or "speedup" in report["results"]["data"]
     table = markdown(report)
