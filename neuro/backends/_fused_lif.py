@@ -52,9 +52,10 @@ def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, 
 
 
 def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, g_out: Tensor | None,
-             g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None
-             ) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
-    """Kernel calls of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)``.
+             g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None,
+             want_g_v0: bool = True) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
+    """Kernel calls of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)`` (``g_v0`` empty unless
+    ``want_g_v0``; a ``None`` gradient of the final state is zero, without a zero-filled buffer).
 
     Two passes through ``g_x``: the charged membrane of every step is recomputed into it, then the adjoint
     overwrites it with the gradient (CubaLIF also keeps its synaptic current in a ``(T, N)`` buffer). ``g_x``
@@ -62,18 +63,20 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     gradients, which read ``x`` again).
     """
     g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
-    g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
+    g_v = v0.new_empty(0) if g_v is None else g_v.contiguous()
     g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
     g_x = torch.empty_like(x) if g_x is None else g_x
-    g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
+    g_v0, g_i0 = torch.empty_like(v0) if want_g_v0 else v0.new_empty(0), torch.empty_like(i0)
     reset, delayed, no_leak, cuba = _flags(spec)
     if scalar_grads and g_x is x:
         g_x = torch.empty_like(x)  # the scalar gradients read x after h is written
     i_seq = torch.empty_like(x) if cuba else x.new_empty(1, 1)
-    run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba), x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c,
-               _np(g_x), _np(i_seq), work=x.numel())
     pre_d = spec.surrogate in TORCH_SURROGATES
-    dd = _derivative_of(spec, g_x - float(c[3])) if pre_d else np.empty((1, 1), dtype=c.dtype)
+    z = torch.empty_like(x) if pre_d else x.new_empty(1, 1)
+    run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba, spec.surrogate if pre_d else 0), x.shape[1],
+               nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(g_x), _np(i_seq), c.dtype.type(spec.sg_a), _np(z),
+               work=x.numel())
+    dd = _np((z.sigmoid_() if spec.surrogate == 1 else z.exp_()) if pre_d else z)
     sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
     partial = np.zeros((blocks(x.shape[1], nk.BLOCK), 6), dtype=np.float64)
     kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, pre_d, scalar_grads)
@@ -83,17 +86,9 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
 
 
 #: Surrogates whose derivative needs ``exp``: its transcendental part is computed over the whole sequence by
-#: torch (vectorised), not element by element in the kernel, where numba calls a scalar ``exp``.
+#: torch (vectorised, in place on the argument the charge kernel writes), not element by element in the kernel,
+#: where numba calls a scalar ``exp``.
 TORCH_SURROGATES = (1, 5)
-
-
-def _derivative_of(spec: KernelSpec, z: Tensor) -> np.ndarray:
-    """The transcendental part of the Sigmoid/Erf derivative at ``z = h - v_threshold``, in place in ``z``:
-    ``sigmoid(a z)`` or ``exp(-(a z)^2)`` (the kernels finish it: ``a s (1 - s)``, ``a / sqrt(pi) e``)."""
-    a = spec.sg_a
-    if spec.surrogate == 1:
-        return _np(z.mul_(a).sigmoid_())
-    return _np(z.mul_(a).square_().neg_().exp_())
 
 
 def scalars_of(spec: KernelSpec, dtype: torch.dtype) -> tuple[Tensor, ...]:
@@ -105,8 +100,9 @@ class _LIFSequence(torch.autograd.Function):
     """``(spikes, v_T, i_T, v_seq, i_seq)``; the sequences are filled only when ``record`` (never differentiable)."""
 
     @staticmethod
-    def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor, *scalars: Tensor
+    def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor | None, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
+        i0 = x.new_zeros(1) if i0 is None else i0  # no synaptic current: the kernels do not read it
         c = constants(spec, scalars, x.dtype)
         out, v_out, i_out, v_seq, i_seq = forward(spec, c, x, v0, i0, record)
         ctx.spec, ctx.c = spec, c
@@ -119,7 +115,8 @@ class _LIFSequence(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any):
         x, v0, i0 = ctx.saved_tensors
         need = ctx.needs_input_grad
-        g_x, g_v0, g_i0, sums = backward(ctx.spec, ctx.c, x, v0, i0, g_out, g_v, g_i, any(need[5:]))
+        g_x, g_v0, g_i0, sums = backward(ctx.spec, ctx.c, x, v0, i0, g_out, g_v, g_i, any(need[5:]),
+                                         want_g_v0=need[3])
         g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)

@@ -100,7 +100,8 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
     """``kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, b0, b1, bs)`` for these options.
 
     Writes the spikes ``out``, the final state ``v_out`` (``i_out``) and, when ``record``, every
-    step's state into ``v_seq`` (``i_seq``).
+    step's state into ``v_seq`` (``i_seq``). Without a synaptic current (not ``cuba``) ``i0`` and ``i_out``
+    are not touched.
     """
 
     mode = 2 if delayed else reset
@@ -115,7 +116,7 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
             lo = blk * bs
             hi = min(n, lo + bs)
             v = v0[lo:hi].copy()
-            cur = i0[lo:hi].copy()
+            cur = i0[lo:hi].copy() if cuba else v0[0:0].copy()  # non-CubaLIF callers may pass a 1-element i0
             for t in range(t_len):
                 xt = x[t, lo:hi]
                 ot = out[t, lo:hi]
@@ -133,24 +134,28 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
                     if cuba:
                         i_seq[t, lo:hi] = cur
             v_out[lo:hi] = v
-            i_out[lo:hi] = cur
+            if cuba:
+                i_out[lo:hi] = cur
 
     return kernel
 
 
 @functools.cache
-def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Callable[..., None]:
-    """``kernel(x, v0, i0, c, h_seq, i_seq, b0, b1, bs)``: pass one of the backward.
+def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, surrogate_arg: int = 0
+                  ) -> Callable[..., None]:
+    """``kernel(x, v0, i0, c, h_seq, i_seq, a, z_seq, b0, b1, bs)``: pass one of the backward.
 
     Writes the charged membrane ``h_t`` of every step into ``h_seq`` ``(T, N)`` and, for CubaLIF, the
     synaptic current ``i_t`` into ``i_seq``. ``h_seq`` may be ``x`` itself: each element is read before
-    it is overwritten.
+    it is overwritten. ``surrogate_arg`` 1 (Sigmoid) or 5 (Erf) also writes the argument of the surrogate's
+    transcendental part into ``z_seq``: ``a z`` or ``-(a z)^2`` with ``z = h_t - v_threshold``, so that torch
+    applies ``sigmoid_``/``exp_`` in place (see :func:`_finish`) with no other pass over the sequence.
     """
 
     mode = 2 if delayed else reset
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, i0, c, h_seq, i_seq, b0, b1, bs):
+    def kernel(x, v0, i0, c, h_seq, i_seq, a, z_seq, b0, b1, bs):
         t_len, n = x.shape
         decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         zero = x.dtype.type(0)
@@ -158,11 +163,12 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Calla
             lo = blk * bs
             hi = min(n, lo + bs)
             v = v0[lo:hi].copy()
-            cur = i0[lo:hi].copy()
+            cur = i0[lo:hi].copy() if cuba else v0[0:0].copy()
             for t in range(t_len):
                 xt = x[t, lo:hi]
                 ht = h_seq[t, lo:hi]
                 it = i_seq[t if cuba else 0, lo:hi if cuba else lo + 1]
+                zt = z_seq[t if surrogate_arg else 0, lo:hi if surrogate_arg else lo + 1]
                 for j in range(hi - lo):
                     inp = xt[j]
                     if cuba:
@@ -171,6 +177,11 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Calla
                         it[j] = inp
                     h = charge(v[j], inp, decay, leak, gain, vth, v_reset, reset, delayed, no_leak, zero)
                     ht[j] = h
+                    if surrogate_arg == 1:
+                        zt[j] = (h - vth) * a
+                    elif surrogate_arg == 5:
+                        u = (h - vth) * a
+                        zt[j] = -(u * u)
                     fired = h - vth >= zero
                     v[j] = after_spike(h, fired, vth, v_reset, mode)
 
@@ -181,6 +192,10 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Calla
 def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba: bool, surrogate: int, pre_d: bool,
                    scalar_grads: bool) -> Callable[..., None]:
     """``kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, b0, b1, bs)``: pass two.
+
+    An empty ``g_vt`` stands for a zero gradient of the final membrane, an empty ``g_v0`` for an unwanted
+    gradient of the initial one; without a synaptic current (not ``cuba``) ``i0``, ``g_it`` and ``g_i0`` are
+    not read or written (callers pass 1-element arrays).
 
     ``g`` holds ``h`` from :func:`charge_kernel` on entry and ``dL/dx`` on exit (each element is read, then
     overwritten) while the adjoint recurrence runs backwards in time. The state entering step ``t`` is
@@ -203,8 +218,8 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
             lo = blk * bs
             hi = min(n, lo + bs)
             m = hi - lo
-            gv = g_vt[lo:hi].copy()
-            gi = g_it[lo:hi].copy()
+            gv = g_vt[lo:hi].copy() if g_vt.shape[0] == n else np.zeros_like(v0[lo:hi])  # empty g_vt: zero
+            gi = g_it[lo:hi].copy() if cuba else gv[0:0].copy()
             acc[:] = 0.0
             for t in range(t_len - 1, -1, -1):
                 gt = g[t, lo:hi]
@@ -277,8 +292,10 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
                         gi[j] = gcur * syn_decay
                     else:
                         gt[j] = gh * gain
-            g_v0[lo:hi] = gv
-            g_i0[lo:hi] = gi
+            if g_v0.shape[0] == n:  # an empty g_v0: not wanted
+                g_v0[lo:hi] = gv
+            if cuba:
+                g_i0[lo:hi] = gi
             if scalar_grads:
                 for k in range(6):
                     partial[blk, k] = acc[k, :m].sum()

@@ -248,14 +248,14 @@ def run_sequence(apply: Callable[..., tuple[Tensor, ...]], spec: KernelSpec, x: 
     """Run a LIF-family sequence function over ``x`` ``(T, B, ...)``: the layout glue every backend shares.
 
     ``apply(spec, record, x2, v0, i0, *scalars)`` works on ``(T, N)`` and returns
-    ``(spikes, v_T, i_T, v_seq, i_seq)``; this flattens the input and state in the input's memory
-    order (:class:`SequenceLayout`), and gives back the spikes ``(T, B, ...)`` in the input's layout,
-    the final state and, when ``record``, the per-step states.
+    ``(spikes, v_T, i_T, v_seq, i_seq)`` (``i0`` is ``None`` for a neuron without synaptic current); this
+    flattens the input and state in the input's memory order (:class:`SequenceLayout`), and gives back the
+    spikes ``(T, B, ...)`` in the input's layout, the final state and, when ``record``, the per-step states.
     """
     layout = SequenceLayout.of(x)
     v0 = layout.flat_state(state.v)
     cuba = "syn_decay" in spec.scalars
-    i0 = layout.flat_state(state.i) if cuba else torch.zeros_like(v0)
+    i0 = layout.flat_state(state.i) if cuba else None  # no synaptic current: each backend makes what it needs
     out, v_out, i_out, v_seq, i_seq = apply(spec, record, layout.flat(x), v0, i0, *scalars)
     fields = (layout.unflat_state(v_out),) + ((layout.unflat_state(i_out),) if cuba else ())
     seqs = None

@@ -33,8 +33,9 @@ def _flags(spec: KernelSpec) -> dict[str, Any]:
 
 class _LIFSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor, *scalars: Tensor
+    def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor | None, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
+        i0 = torch.zeros_like(v0) if i0 is None else i0
         c = _constants(spec, scalars, x)
         flags = _flags(spec)
         t_len, n = x.shape

@@ -102,11 +102,11 @@ class NeuronModule(nn.Module):
         fields = []
         rest_of = dict(self.rest)
         for field in self.State._fields:
-            value = torch.zeros_like(x)
-            if field in rest_of:
-                rest = getattr(self, rest_of[field])
-                value = value + (rest.detach() if isinstance(rest, Tensor) else rest)
-            fields.append(value)
+            rest = getattr(self, rest_of[field]) if field in rest_of else 0.0
+            if isinstance(rest, Tensor):
+                fields.append(torch.zeros_like(x) + rest.detach())
+            else:
+                fields.append(torch.full_like(x, rest))  # one pass, in x's memory layout
         return self.State(*fields)
 
     def _check_state(self, state: Any, x: Tensor) -> None:
