@@ -70,14 +70,23 @@ def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
 COLUMNS = 64
 
 
+def _rows(table: Tensor) -> Tensor:
+    """``table`` itself when its rows are contiguous (embedding_bag reads a column slice of a wider table in
+    place, at its row stride), else a contiguous copy (a slice of a transposed weight)."""
+    return table if table.stride(1) == 1 else table.contiguous()
+
+
 def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None) -> Tensor:
-    """``out[b] = sum_p values[p] * table[indices[p]]`` for ``p`` in bag ``b`` (``offsets`` has one extra end)."""
+    """``out[b] = sum_p values[p] * table[indices[p]]`` for ``p`` in bag ``b`` (``offsets`` has one extra end).
+
+    ``table`` may be any 2-D view (e.g. ``weight.t()``): only the column slices are made contiguous, when
+    their rows are not."""
     n = table.shape[1]
     if n <= 2 * COLUMNS:
-        return F.embedding_bag(indices, table, offsets[:-1], mode="sum", per_sample_weights=values)
+        return F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
     out = table.new_empty(offsets.shape[0] - 1, n)
     for n0 in range(0, n, COLUMNS):
-        part = table[:, n0:n0 + COLUMNS].contiguous()
+        part = _rows(table[:, n0:n0 + COLUMNS])
         out[:, n0:n0 + COLUMNS] = F.embedding_bag(indices, part, offsets[:-1], mode="sum", per_sample_weights=values)
     return out
 
@@ -97,7 +106,7 @@ class _EventLinear(torch.autograd.Function):
         if dense:
             y = F.linear(x, weight.detach(), None if bias is None else bias.detach())
         else:
-            y = _gather(indices, weight.detach().t().contiguous(), indptr, values)  # (M, N)
+            y = _gather(indices, weight.detach().t(), indptr, values)  # (M, N)
             if bias is not None:
                 y += bias.detach()
         ctx.csr = (indptr, indices, values)

@@ -53,7 +53,7 @@ class _SpikingLinear(torch.autograd.Function):
         ctx.save_for_backward(weight, v0, i0, bias)
         if recompute:
             return _blockwise_forward(ctx, t_len, weight, bias, v0, i0)
-        y = _currents(csr, weight.detach().t().contiguous(), bias).view(t_len, -1)  # (T, B*N): neuron layout
+        y = _currents(csr, weight.detach().t(), bias).view(t_len, -1)  # (T, B*N): neuron layout
         out, v_out, i_out, _, _ = lif.forward(spec, c, y, v0, i0)
         ctx.y = y  # owned by this node: the backward overwrites it with its gradient
         return out, v_out, i_out
@@ -97,7 +97,7 @@ def _put_block(dst: Tensor, src: Tensor, batch: int, n: int, n0: int, n1: int) -
 
 def _block_currents(ctx: Any, weight: Tensor, bias: Tensor | None, t_len: int, n0: int, n1: int) -> Tensor:
     """``y`` of neurons ``[n0, n1)``: ``(T, B*(n1-n0))``, gathered from their (K, n1-n0) slice of ``W^T``."""
-    table = weight.detach()[n0:n1].t().contiguous()
+    table = weight.detach()[n0:n1].t()
     return _currents(ctx.csr, table, None if bias is None else bias[n0:n1]).view(t_len, -1)
 
 
