@@ -8,9 +8,10 @@ additions instead of ``M x K x N`` multiply-adds; the input gradient, when neede
 ``dy @ W``.
 
 Saved for backward: the compressed input (``int32`` offsets and indices, ``int64`` beyond 2^31
-entries, values only when the input is not binary) instead of the dense float input — also when a
-binary input is too dense to gather and the forward runs as a GEMM (spike tensors of hidden layers),
-which frees the float spikes after the forward pass.
+entries, values only when the input is not binary) instead of the dense float input. A binary input
+too dense to gather (spike tensors of hidden layers) runs as a GEMM and is kept as one bit per element
+(:func:`pack`); its weight gradient is the dense ``dy^T x`` of the unpacked bits. Either way the float
+spikes are freed after the forward pass.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch.nn import functional as F
 from neuro.backends import _numba_event as nk
 from neuro.backends._parallel import blocks, run_blocks
 
-__all__ = ["event_linear", "row_counts", "to_csr"]
+__all__ = ["event_linear", "pack", "row_counts", "to_csr", "unpack"]
 
 
 def row_counts(x: Tensor) -> tuple[np.ndarray, bool]:
@@ -91,24 +92,68 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     return out
 
 
-#: Densities up to which a binary input computed densely is still saved compressed for the weight gradient
-#: (int32 CSR takes 4 bytes per non-zero against 4 per element of the float input).
-COMPACT_DENSITY = 0.5
+def pack(x: Tensor) -> Tensor:
+    """A binary ``(M, K)`` tensor as ``(M, ceil(K / 8))`` uint8, one bit per element."""
+    a = x.detach().numpy()
+    m, k = a.shape
+    bits = np.empty((m, (k + 7) // 8), dtype=np.uint8)
+    run_blocks(nk.pack_bits, m, nk.ROWS, a, bits, work=m * k)
+    return torch.from_numpy(bits)
+
+
+def unpack(bits: Tensor, k: int, dtype: torch.dtype) -> Tensor:
+    """The ``(M, k)`` 0/1 tensor of :func:`pack`'s ``bits``."""
+    out = torch.empty(bits.shape[0], k, dtype=dtype)
+    run_blocks(nk.unpack_bits, bits.shape[0], nk.ROWS, bits.numpy(), out.numpy(), work=out.numel())
+    return out
+
+
+#: Elements of the input unpacked at a time for the weight gradient (a 4 MB float32 slice, not the whole input).
+UNPACKED = 1 << 20
+
+
+def _packed_weight_grad(gy: Tensor, bits: Tensor, k: int) -> Tensor:
+    """``dy^T x`` with ``x`` unpacked from ``bits`` a slice of rows at a time."""
+    step = max(1, UNPACKED // k)
+    gw = gy.new_zeros(gy.shape[1], k)
+    for r0 in range(0, gy.shape[0], step):
+        gw.addmm_(gy[r0:r0 + step].t(), unpack(bits[r0:r0 + step], k, gy.dtype))
+    return gw
+
+
+class _PackedLinear(torch.autograd.Function):
+    """``x W^T + b`` by GEMM for a binary input too dense to gather, kept for the weight gradient as one bit per
+    element (1/32 of the float input; int32 CSR would take 4 bytes per spike) and unpacked for ``dy^T x``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.bits = pack(x) if weight.requires_grad else None
+        ctx.k, ctx.has_bias = x.shape[1], bias is not None
+        ctx.save_for_backward(weight)
+        return F.linear(x, weight.detach(), None if bias is None else bias.detach())
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:
+        (weight,) = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = gy @ weight if need[0] else None
+        gw = _packed_weight_grad(gy, ctx.bits, ctx.k) if need[1] else None
+        gb = gy.sum(0) if ctx.has_bias and need[2] else None
+        ctx.bits = None
+        return gx, gw, gb
 
 
 class _EventLinear(torch.autograd.Function):
-    """``dense=False``: gather forward; ``dense=True``: GEMM forward. Either way the input is saved as CSR."""
+    """Gather forward; the input is saved as CSR for the weight gradient's gather."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, counts: np.ndarray, binary: bool,
-                dense: bool) -> Tensor:
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, counts: np.ndarray, binary: bool
+                ) -> Tensor:
         indptr, indices, values = to_csr(x, counts, binary)
-        if dense:
-            y = F.linear(x, weight.detach(), None if bias is None else bias.detach())
-        else:
-            y = _gather(indices, weight.detach().t(), indptr, values)  # (M, N)
-            if bias is not None:
-                y += bias.detach()
+        y = _gather(indices, weight.detach().t(), indptr, values)  # (M, N)
+        if bias is not None:
+            y += bias.detach()
         ctx.csr = (indptr, indices, values)
         ctx.k = x.shape[1]
         ctx.save_for_backward(weight)
@@ -126,18 +171,17 @@ class _EventLinear(torch.autograd.Function):
             colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)
             gw = _gather(rows, gy, colptr, col_values).t()  # (K, N) -> (N, K)
         gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return gx, gw, gb, None, None, None
+        return gx, gw, gb, None, None
 
 
 def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
     """``x @ weight.T + bias`` for a 2-D ``x``: gathered when ``x`` is at most ``max_density`` dense; computed
-    densely but saved compressed when it is a binary input up to :data:`COMPACT_DENSITY`; else ``None``
-    (the caller's plain GEMM)."""
+    densely, the input kept as bits for the weight gradient, when it is a denser binary input and the weight
+    needs a gradient; else ``None`` (the caller's plain GEMM)."""
     x = x.contiguous()
     counts, binary = row_counts(x)
-    nnz = counts.sum()
-    if nnz <= max_density * x.numel():
-        return _EventLinear.apply(x, weight, bias, counts, binary, False)
-    if binary and nnz <= COMPACT_DENSITY * x.numel() and (x.requires_grad or weight.requires_grad):
-        return _EventLinear.apply(x, weight, bias, counts, binary, True)
+    if counts.sum() <= max_density * x.numel():
+        return _EventLinear.apply(x, weight, bias, counts, binary)
+    if binary and weight.requires_grad and torch.is_grad_enabled():
+        return _PackedLinear.apply(x, weight, bias)
     return None

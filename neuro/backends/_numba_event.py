@@ -3,14 +3,16 @@
 ``count_rows`` then ``fill_csr`` turn ``x`` (M, K) into CSR (row pointers, column indices and,
 unless every non-zero is 1, values) in two parallel passes; ``csr_to_csc`` transposes that
 structure with a counting sort (``O(nnz + K)``), giving for every input column the rows where it
-is active. The gathers themselves are torch's ``embedding_bag`` (fbgemm kernels on CPU).
+is active. ``pack_bits``/``unpack_bits`` keep a binary input denser than the gathers pay for as one bit
+per element (``numpy.packbits`` order, ``bitorder="little"``) until the weight gradient needs it. The
+gathers themselves are torch's ``embedding_bag`` (fbgemm kernels on CPU).
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["ROWS", "count_rows", "csr_to_csc", "fill_csr"]
+__all__ = ["ROWS", "count_rows", "csr_to_csc", "fill_csr", "pack_bits", "unpack_bits"]
 
 #: Rows per parallel block.
 ROWS = 256
@@ -72,3 +74,34 @@ def csr_to_csc(indptr, indices, values, store_values, k, colptr, rows, col_value
             if store_values:
                 col_values[q] = values[p]
             fill[c] = q + 1
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def pack_bits(x, bits, b0, b1, bs):
+    """``bits[r, b]`` bit ``i`` = ``x[r, 8 b + i] != 0`` for the rows of blocks ``[b0, b1)``."""
+    m, k = x.shape
+    zero = x.dtype.type(0)
+    for r in range(b0 * bs, min(m, b1 * bs)):
+        row = x[r]
+        out = bits[r]
+        for b in range(k // 8):
+            byte = 0
+            for i in range(8):
+                byte |= (row[8 * b + i] != zero) << i
+            out[b] = byte
+        if k % 8:
+            byte = 0
+            for i in range(k % 8):
+                byte |= (row[k - k % 8 + i] != zero) << i
+            out[k // 8] = byte
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def unpack_bits(bits, out, b0, b1, bs):
+    """The inverse of :func:`pack_bits`: ``out[r, j]`` = 1 or 0 (``out`` ``(M, K)``, any float dtype)."""
+    m, k = out.shape
+    for r in range(b0 * bs, min(m, b1 * bs)):
+        row = bits[r]
+        dst = out[r]
+        for j in range(k):
+            dst[j] = (row[j >> 3] >> (j & 7)) & 1

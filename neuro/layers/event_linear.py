@@ -8,8 +8,9 @@ call from the measured input density (``mode="auto"``): at or below ``max_densit
 event-driven path runs (on a backend that provides ``"event_linear"``, e.g. ``fused``), above it
 the dense GEMM. Both give the same result up to float summation order; the input gradient (needed
 in hidden layers) is always the dense ``dy @ W``. For training, a binary input is kept for the
-weight gradient in compressed form (int32 indices of its spikes) rather than as floats, also when
-the forward pass runs as a GEMM.
+weight gradient in compressed form rather than as floats: the int32 indices of its spikes on the
+event-driven path, one bit per element when the forward pass runs as a GEMM (the weight gradient is
+then the GEMM ``dy^T x`` of the unpacked bits).
 
 The default ``max_density`` is the measured break-even on a 2-core AMD EPYC (``neuro bench
 --only crossover`` prints it for your machine).

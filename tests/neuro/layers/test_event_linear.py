@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -89,6 +90,37 @@ def test_auto_mode_gathers_only_below_the_density_threshold(monkeypatch):
     with backends.use("reference"):  # the reference backend means the plain GEMM
         layer(sparse)
     assert len(calls) == 1
+
+
+def test_dense_binary_input_is_kept_as_bits(monkeypatch):
+    """A binary input above the density threshold runs as a GEMM and is kept as one bit per element for the
+    weight gradient (equal to the dense layer's); a graded one runs as the plain GEMM."""
+    from neuro.backends import _fused_event
+
+    packed = []
+    original = _fused_event.pack
+    monkeypatch.setattr(_fused_event, "pack", lambda x: packed.append(original(x)) or packed[-1])
+    monkeypatch.setattr(_fused_event, "UNPACKED", 80)  # the weight gradient unpacks 2 rows at a time
+    layer = EventLinear(37, 300, max_density=0.1).double()
+    x = _spikes((6, 5, 37), 0.5)
+    for a, b in zip(_grads(layer, x, "auto"), _grads(layer, x, "dense"), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert len(packed) == 1 and packed[0].dtype == torch.uint8 and packed[0].shape == (30, 5)  # 37 bits: 5 bytes
+    graded = x * 0.5
+    for a, b in zip(_grads(layer, graded, "auto"), _grads(layer, graded, "dense"), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert len(packed) == 1
+
+
+@given(rows=st.integers(1, 300), k=st.integers(1, 40), density=st.floats(0.0, 1.0), seed=st.integers(0, 100))
+def test_bits_round_trip(rows, k, density, seed):
+    from neuro.backends._fused_event import pack, unpack
+
+    x = _spikes((rows, k), density, seed, dtype=torch.float32)
+    bits = pack(x)
+    assert bits.shape == (rows, (k + 7) // 8)
+    assert torch.equal(bits, torch.from_numpy(np.packbits(x.numpy() != 0, axis=1, bitorder="little")))
+    assert torch.equal(unpack(bits, k, torch.float64), x.double())
 
 
 def test_event_linear_op_declines_dense_inputs():
