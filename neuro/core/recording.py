@@ -2,7 +2,9 @@
 
 A :class:`Recorder` is installed in a context variable for the duration of one simulation; neuron
 modules look it up and, if they are among the modules to record, hand it their outputs and states.
-Nothing is stored on the modules themselves.
+Nothing is stored on the modules themselves. :func:`observed` says whether anything watches given
+modules (a recorder or forward hooks, e.g. :func:`neuro.analysis.count_ops`): a fused layer then runs
+its parts as themselves so the observers see every call.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Recorder", "current_recorder", "recording"]
+__all__ = ["Recorder", "current_recorder", "observed", "recording"]
 
 
 class Recorder:
@@ -68,3 +70,10 @@ def recording(recorder: Recorder) -> Iterator[Recorder]:
         yield recorder
     finally:
         _current.reset(token)
+
+
+def observed(*modules: nn.Module | None) -> bool:
+    """Whether the current recorder wants any of ``modules`` or a forward (pre-)hook is registered on one."""
+    rec = current_recorder()
+    return any(m is not None and ((rec is not None and rec.wants(m)) or bool(m._forward_hooks)
+                                  or bool(m._forward_pre_hooks)) for m in modules)

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from neuro import backends
-from neuro.core.recording import current_recorder
+from neuro.core.recording import observed
 from neuro.errors import BackendError, ConfigError, ShapeError
 from neuro.layers.event_linear import DEFAULT_MAX_DENSITY, EventLinear
 from neuro.neurons.base import NeuronModule
@@ -71,9 +71,7 @@ class SpikingLinear(nn.Module):
             raise ShapeError(f"SpikingLinear: expected input (T, B, {self.linear.in_features}), got {tuple(x.shape)}")
         if state is None:
             state = self.neuron.initial_state(x.new_zeros(x.shape[1], self.linear.out_features))
-        rec = current_recorder()
-        if (backends.current() != "reference" and not (rec is not None and rec.wants(self.neuron))
-                and not self._parts_hooked()):
+        if backends.current() != "reference" and not observed(self.linear, self.neuron):
             step, params = type(self.neuron).step, self.neuron.params()
             args = (step, x, self.linear.weight, self.linear.bias, state, params, self.linear.max_density,
                     self.recompute)
@@ -85,10 +83,6 @@ class SpikingLinear(nn.Module):
             if result is not None:
                 return result
         return self.neuron(self.linear(x), state)
-
-    def _parts_hooked(self) -> bool:
-        """Whether hooks watch the parts (e.g. ``count_ops``): they must then run one after the other."""
-        return any(m._forward_hooks or m._forward_pre_hooks for m in (self.linear, self.neuron))
 
     def nir_chain(self) -> list[tuple[str, nn.Module]]:
         """The parts in the order they compute, for export (NIR: an Affine or Linear node, then the neuron)."""

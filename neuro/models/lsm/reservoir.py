@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from neuro.analysis.ops import CallOps, CountOptions
-from neuro.core.recording import current_recorder
+from neuro.core.recording import current_recorder, observed
 from neuro.core.weight_source import GaussianWeights, WeightSource
 from neuro.errors import ConfigError, ShapeError
 from neuro.models.lsm import kernels
@@ -184,10 +184,8 @@ class Reservoir(nn.Module):
         rec = current_recorder()
         record = rec is not None and rec.wants(self)
         exact = self.input.exact_reads and (self.recurrent is None or self.recurrent.exact_reads)
-        # forward hooks on the synapses (e.g. count_ops) must see every call: run module by module then
-        hooked = bool(self.input._forward_hooks) or (self.recurrent is not None
-                                                     and bool(self.recurrent._forward_hooks))
-        if (exact or self.reads == "call") and not hooked:
+        # hooks on the synapses (e.g. count_ops) must see every call: run module by module then
+        if (exact or self.reads == "call") and not observed(self.input, self.recurrent):
             w_in = self.input.read_weight()
             w_rec = None if self.recurrent is None else self.recurrent.read_weight()
             _, loop = kernels.select(x, w_in)
