@@ -13,7 +13,7 @@ from torch import Tensor
 
 from neuro.backends import _numba_alif as nk
 from neuro.backends._parallel import blocks, run_blocks
-from neuro.backends._spec import KernelSpec, SequenceLayout
+from neuro.backends._spec import KernelSpec, SequenceLayout, incoming, scalar_grads
 
 __all__ = ["run_alif"]
 
@@ -53,9 +53,7 @@ class _ALIFSequence(torch.autograd.Function):
     def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_a: Tensor | None, *_: Any):
         x, v0, a0 = ctx.saved_tensors
         spec: KernelSpec = ctx.spec
-        g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
-        g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
-        g_a = torch.zeros_like(a0) if g_a is None else g_a.contiguous()
+        g_out, g_v, g_a = incoming(g_out, x), incoming(g_v, v0), incoming(g_a, a0)
         g_x, g_v0, g_a0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(a0)
         bm = nk.backward_block(x.shape[0])
         partial = np.zeros((blocks(x.shape[1], bm), 5), dtype=np.float64)
@@ -66,7 +64,7 @@ class _ALIFSequence(torch.autograd.Function):
         run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(a0), ctx.c, sg, unused, _np(g_out), _np(g_v),
                    _np(g_a), _np(g_x), _np(g_v0), _np(g_a0), partial, work=x.numel())
         sums = partial.sum(axis=0)
-        g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
+        g_scalars = scalar_grads(sums, need[5:], x.dtype)
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_a0 if need[4] else None,
                 *g_scalars)
 

@@ -16,12 +16,9 @@ from torch import Tensor
 
 from neuro.backends import _numba_lif as nk
 from neuro.backends._parallel import blocks, run_blocks
-from neuro.backends._spec import KernelSpec, run_sequence, surrogate_constants
+from neuro.backends._spec import KernelSpec, incoming, lif_scalars, run_sequence, scalar_grads, surrogate_constants
 
-__all__ = ["backward", "constants", "forward", "run_lif_family", "scalars_of"]
-
-_SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
-
+__all__ = ["backward", "constants", "forward", "run_lif_family"]
 
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
@@ -62,9 +59,9 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     may be ``x`` itself, which saves a ``(T, N)`` buffer when the caller owns ``x`` (not with scalar
     gradients, which read ``x`` again).
     """
-    g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
+    g_out = incoming(g_out, x)
     g_v = v0.new_empty(0) if g_v is None else g_v.contiguous()
-    g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
+    g_i = incoming(g_i, i0)
     g_x = torch.empty_like(x) if g_x is None else g_x
     g_v0, g_i0 = torch.empty_like(v0) if want_g_v0 else v0.new_empty(0), torch.empty_like(i0)
     reset, delayed, no_leak, cuba = _flags(spec)
@@ -91,11 +88,6 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
 TORCH_SURROGATES = (1, 5)
 
 
-def scalars_of(spec: KernelSpec, dtype: torch.dtype) -> tuple[Tensor, ...]:
-    """The scalar leaves of ``spec`` in kernel order (zeros for the ones this neuron does not have)."""
-    return tuple(spec.scalars.get(k, torch.zeros((), dtype=dtype)) for k in _SCALARS)
-
-
 class _LIFSequence(torch.autograd.Function):
     """``(spikes, v_T, i_T, v_seq, i_seq)``; the sequences are filled only when ``record`` (never differentiable)."""
 
@@ -117,7 +109,7 @@ class _LIFSequence(torch.autograd.Function):
         need = ctx.needs_input_grad
         g_x, g_v0, g_i0, sums = backward(ctx.spec, ctx.c, x, v0, i0, g_out, g_v, g_i, any(need[5:]),
                                          want_g_v0=need[3])
-        g_scalars = tuple(torch.tensor(sums[k], dtype=x.dtype) if need[5 + k] else None for k in range(len(_SCALARS)))
+        g_scalars = scalar_grads(sums, need[5:], x.dtype)
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)
 
@@ -125,4 +117,4 @@ class _LIFSequence(torch.autograd.Function):
 def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
                    ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
     """Run a LIF-family neuron described by ``spec`` over ``x`` ``(T, B, ...)`` on the fused kernels."""
-    return run_sequence(_LIFSequence.apply, spec, x, state, record, scalars_of(spec, x.dtype))
+    return run_sequence(_LIFSequence.apply, spec, x, state, record, lif_scalars(spec, x))

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from neuro.backends import _fused_lif as lif
 from neuro.backends._fused_event import COLUMNS, _gather, _to_csc, row_counts, to_csr
-from neuro.backends._spec import KernelSpec
+from neuro.backends._spec import KernelSpec, lif_scalars, scalar_grads
 
 __all__ = ["spiking_linear"]
 
@@ -81,7 +81,7 @@ class _SpikingLinear(torch.autograd.Function):
 def _grads(ctx: Any, gx: Tensor | None, gw: Tensor | None, gb: Tensor | None, g_v0: Tensor, g_i0: Tensor,
            sums: np.ndarray, dtype: torch.dtype) -> tuple[Any, ...]:
     need = ctx.needs_input_grad
-    g_scalars = tuple(torch.tensor(sums[k], dtype=dtype) if need[10 + k] else None for k in range(len(sums)))
+    g_scalars = scalar_grads(sums, need[10:], dtype)
     return (None, None, None, None, None, gx, gw, gb, g_v0 if need[8] else None, g_i0 if need[9] else None,
             *g_scalars)
 
@@ -164,7 +164,7 @@ def spiking_linear(spec: KernelSpec, x: Tensor, weight: Tensor, bias: Tensor | N
     cuba = "syn_decay" in spec.scalars
     i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
     out, v_out, i_out = _SpikingLinear.apply(spec, t_len, counts, binary, bool(recompute), x2, weight, bias,
-                                             v0, i0, *lif.scalars_of(spec, x.dtype))
+                                             v0, i0, *lif_scalars(spec, x))
     shape = state.v.shape
     fields = (v_out.view(shape),) + ((i_out.view(shape),) if cuba else ())
     return out.view(t_len, batch, *shape[1:]), type(state)(*fields)

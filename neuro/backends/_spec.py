@@ -33,8 +33,9 @@ from torch import Tensor
 from neuro.core.reset import HardReset, NoReset, ResetRule, SubtractReset
 from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, Surrogate, Triangle
 
-__all__ = ["RESET_CODES", "KernelSpec", "SequenceLayout", "Unsupported", "alif_spec", "check_tensors", "cuba_spec",
-           "if_spec", "lif_spec", "run_sequence", "surrogate_code", "surrogate_constants"]
+__all__ = ["LIF_SCALARS", "RESET_CODES", "KernelSpec", "SequenceLayout", "Unsupported", "alif_spec", "check_tensors",
+           "cuba_spec", "if_spec", "incoming", "lif_scalars", "lif_spec", "run_sequence", "scalar_grads",
+           "surrogate_code", "surrogate_constants"]
 
 #: Reset rule class -> kernel code.
 RESET_CODES: dict[type[ResetRule], int] = {HardReset: 0, SubtractReset: 1, NoReset: 2}
@@ -185,6 +186,28 @@ def check_tensors(x: Tensor, state: NamedTuple, device_type: str,
             raise Unsupported(f"state.{name} must be a {x.dtype} tensor on {x.device}")
         if value.shape != x.shape[1:]:
             raise Unsupported(f"state.{name} has shape {tuple(value.shape)}, expected {tuple(x.shape[1:])}")
+
+
+#: The scalar constants of the LIF-family kernels, in kernel order.
+LIF_SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
+
+
+def lif_scalars(spec: KernelSpec, like: Tensor) -> tuple[Tensor, ...]:
+    """The scalar leaves of ``spec`` in :data:`LIF_SCALARS` order, on ``like``'s device (zeros, of ``like``'s
+    dtype, for the ones this neuron does not have)."""
+    return tuple(spec.scalars.get(k, torch.zeros((), dtype=like.dtype)).to(like.device) for k in LIF_SCALARS)
+
+
+def incoming(g: Tensor | None, like: Tensor) -> Tensor:
+    """An output's incoming gradient as a contiguous tensor; zeros (shaped as ``like``) for ``None``, an output
+    that did not reach the loss."""
+    return torch.zeros_like(like) if g is None else g.contiguous()
+
+
+def scalar_grads(sums: Any, need: tuple[bool, ...], dtype: torch.dtype) -> tuple[Tensor | None, ...]:
+    """The gradients of a kernel's scalar constants from its sums (numpy or torch, one per constant): a 0-dim
+    tensor where ``need`` asks for it (on the sums' device), ``None`` elsewhere."""
+    return tuple(torch.as_tensor(sums[k], dtype=dtype) if wanted else None for k, wanted in enumerate(need))
 
 
 def surrogate_constants(kind: int, a: float, b: float) -> tuple[float, float]:

@@ -12,11 +12,9 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _triton_lif as tk
-from neuro.backends._spec import KernelSpec, run_sequence, surrogate_constants
+from neuro.backends._spec import KernelSpec, incoming, lif_scalars, run_sequence, scalar_grads, surrogate_constants
 
 __all__ = ["run_lif_family"]
-
-_SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
 
 
 def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], like: Tensor) -> Tensor:
@@ -56,9 +54,7 @@ class _LIFSequence(torch.autograd.Function):
         spec: KernelSpec = ctx.spec
         flags = _flags(spec)
         t_len, n = x.shape
-        g_out = torch.zeros_like(x) if g_out is None else g_out.contiguous()
-        g_v = torch.zeros_like(v0) if g_v is None else g_v.contiguous()
-        g_i = torch.zeros_like(i0) if g_i is None else g_i.contiguous()
+        g_out, g_v, g_i = incoming(g_out, x), incoming(g_v, v0), incoming(g_i, i0)
         g_x, g_v0, g_i0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
         h = torch.empty_like(x)
         cur = torch.empty_like(x) if flags["CUBA"] else x.new_empty(1)
@@ -68,7 +64,7 @@ class _LIFSequence(torch.autograd.Function):
                               **flags, DETACH=spec.detach, SURROGATE=spec.surrogate, BLOCK_N=tk.BLOCK)
         sums = partial.sum(0)
         need = ctx.needs_input_grad
-        g_scalars = tuple(sums[k] if need[5 + k] else None for k in range(len(_SCALARS)))
+        g_scalars = scalar_grads(sums, need[5:], x.dtype)
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)
 
@@ -76,5 +72,5 @@ class _LIFSequence(torch.autograd.Function):
 def run_lif_family(spec: KernelSpec, x: Tensor, state: NamedTuple, record: bool
                    ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
     """Run a LIF-family neuron described by ``spec`` over ``x`` ``(T, B, ...)`` on the Triton kernels."""
-    scalars = tuple(spec.scalars.get(k, torch.zeros((), dtype=x.dtype)).to(x.device) for k in _SCALARS)
+    scalars = lif_scalars(spec, x)
     return run_sequence(_LIFSequence.apply, spec, x, state, record, scalars)
