@@ -10,13 +10,13 @@ additions instead of ``M x K x N`` multiply-adds; the input gradient, when neede
 Saved for backward: the compressed input (``int32`` offsets and indices, ``int64`` beyond 2^31
 entries, values only when the input is not binary) instead of the dense float input. A binary input
 too dense to gather (spike tensors of hidden layers) runs as a GEMM and is kept as one bit per element
-(:func:`pack`); its weight gradient is the dense ``dy^T x`` of the unpacked bits. Either way the float
-spikes are freed after the forward pass.
+(the bitmap :func:`row_counts` makes while counting); its weight gradient is the dense ``dy^T x`` of the
+unpacked bits. Either way the float spikes are freed after the forward pass.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,30 +26,41 @@ from torch.nn import functional as F
 from neuro.backends import _numba_event as nk
 from neuro.backends._parallel import blocks, run_blocks
 
-__all__ = ["event_linear", "pack", "row_counts", "to_csr", "unpack"]
+__all__ = ["RowScan", "event_linear", "row_counts", "to_csr", "unpack"]
 
 
-def row_counts(x: Tensor) -> tuple[np.ndarray, bool]:
-    """Non-zeros per row of a contiguous 2-D CPU tensor, and whether it is binary (one parallel pass)."""
+class RowScan(NamedTuple):
+    """What :func:`row_counts` found in a 2-D input: non-zeros per row, whether every non-zero is 1, and the
+    bitmap of the non-zeros (``(M, ceil(K / 64))`` uint64, see :mod:`neuro.backends._numba_event`)."""
+
+    counts: np.ndarray
+    binary: bool
+    bits: np.ndarray
+
+
+def row_counts(x: Tensor) -> RowScan:
+    """Non-zeros per row of a contiguous 2-D CPU tensor, whether it is binary, and its bitmap (one parallel pass)."""
     a = x.detach().numpy()
     m, k = a.shape
     counts = np.empty(m, dtype=np.int64)
     nonbinary = np.zeros(blocks(m, nk.ROWS), dtype=np.int64)
-    run_blocks(nk.count_rows, m, nk.ROWS, a, counts, nonbinary, work=m * k)
-    return counts, not nonbinary.any()
+    bits = np.empty((m, (k + 63) // 64), dtype=np.uint64)
+    run_blocks(nk.count_rows, m, nk.ROWS, a, counts, nonbinary, bits, work=m * k)
+    return RowScan(counts, not nonbinary.any(), bits)
 
 
-def to_csr(x: Tensor, counts: np.ndarray, binary: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+def to_csr(x: Tensor, scanned: RowScan) -> tuple[Tensor, Tensor, Tensor | None]:
     """``(offsets (M+1), indices (nnz), values (nnz) or None)`` of ``x`` given its :func:`row_counts`."""
     a = x.detach().numpy()
     m, k = a.shape
+    counts, binary, bits = scanned
     nnz = int(counts.sum())
     index = np.int32 if max(nnz, k) < 2**31 else np.int64  # int32 halves what backward keeps
     indptr = np.zeros(m + 1, dtype=index)
     np.cumsum(counts, out=indptr[1:])
     indices = np.empty(nnz, dtype=index)
     values = np.empty(nnz if not binary else 1, dtype=a.dtype)
-    run_blocks(nk.fill_csr, m, nk.ROWS, a, indptr, indices, values, not binary, work=m * k)
+    run_blocks(nk.fill_csr, m, nk.ROWS, bits, a, indptr, indices, values, not binary, work=nnz + m * bits.shape[1])
     return torch.from_numpy(indptr), torch.from_numpy(indices), None if binary else torch.from_numpy(values)
 
 
@@ -92,19 +103,10 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     return out
 
 
-def pack(x: Tensor) -> Tensor:
-    """A binary ``(M, K)`` tensor as ``(M, ceil(K / 8))`` uint8, one bit per element."""
-    a = x.detach().numpy()
-    m, k = a.shape
-    bits = np.empty((m, (k + 7) // 8), dtype=np.uint8)
-    run_blocks(nk.pack_bits, m, nk.ROWS, a, bits, work=m * k)
-    return torch.from_numpy(bits)
-
-
-def unpack(bits: Tensor, k: int, dtype: torch.dtype) -> Tensor:
-    """The ``(M, k)`` 0/1 tensor of :func:`pack`'s ``bits``."""
+def unpack(bits: np.ndarray, k: int, dtype: torch.dtype) -> Tensor:
+    """The ``(M, k)`` 0/1 tensor of a :func:`row_counts` bitmap."""
     out = torch.empty(bits.shape[0], k, dtype=dtype)
-    run_blocks(nk.unpack_bits, bits.shape[0], nk.ROWS, bits.numpy(), out.numpy(), work=out.numel())
+    run_blocks(nk.unpack_bits, bits.shape[0], nk.ROWS, bits, out.numpy(), work=out.numel())
     return out
 
 
@@ -112,7 +114,7 @@ def unpack(bits: Tensor, k: int, dtype: torch.dtype) -> Tensor:
 UNPACKED = 1 << 20
 
 
-def _packed_weight_grad(gy: Tensor, bits: Tensor, k: int) -> Tensor:
+def _packed_weight_grad(gy: Tensor, bits: np.ndarray, k: int) -> Tensor:
     """``dy^T x`` with ``x`` unpacked from ``bits`` a slice of rows at a time."""
     step = max(1, UNPACKED // k)
     gw = gy.new_zeros(gy.shape[1], k)
@@ -122,12 +124,12 @@ def _packed_weight_grad(gy: Tensor, bits: Tensor, k: int) -> Tensor:
 
 
 class _PackedLinear(torch.autograd.Function):
-    """``x W^T + b`` by GEMM for a binary input too dense to gather, kept for the weight gradient as one bit per
-    element (1/32 of the float input; int32 CSR would take 4 bytes per spike) and unpacked for ``dy^T x``."""
+    """``x W^T + b`` by GEMM for a binary input too dense to gather, kept for the weight gradient as its bitmap
+    (1/32 of the float input; int32 CSR would take 4 bytes per spike) and unpacked for ``dy^T x``."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.bits = pack(x) if weight.requires_grad else None
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, bits: np.ndarray) -> Tensor:
+        ctx.bits = bits if weight.requires_grad else None
         ctx.k, ctx.has_bias = x.shape[1], bias is not None
         ctx.save_for_backward(weight)
         return F.linear(x, weight.detach(), None if bias is None else bias.detach())
@@ -141,16 +143,15 @@ class _PackedLinear(torch.autograd.Function):
         gw = _packed_weight_grad(gy, ctx.bits, ctx.k) if need[1] else None
         gb = gy.sum(0) if ctx.has_bias and need[2] else None
         ctx.bits = None
-        return gx, gw, gb
+        return gx, gw, gb, None
 
 
 class _EventLinear(torch.autograd.Function):
     """Gather forward; the input is saved as CSR for the weight gradient's gather."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, counts: np.ndarray, binary: bool
-                ) -> Tensor:
-        indptr, indices, values = to_csr(x, counts, binary)
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, scanned: RowScan) -> Tensor:
+        indptr, indices, values = to_csr(x, scanned)
         y = _gather(indices, weight.detach().t(), indptr, values)  # (M, N)
         if bias is not None:
             y += bias.detach()
@@ -171,7 +172,7 @@ class _EventLinear(torch.autograd.Function):
             colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)
             gw = _gather(rows, gy, colptr, col_values).t()  # (K, N) -> (N, K)
         gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return gx, gw, gb, None, None
+        return gx, gw, gb, None
 
 
 def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
@@ -179,9 +180,9 @@ def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: fl
     densely, the input kept as bits for the weight gradient, when it is a denser binary input and the weight
     needs a gradient; else ``None`` (the caller's plain GEMM)."""
     x = x.contiguous()
-    counts, binary = row_counts(x)
-    if counts.sum() <= max_density * x.numel():
-        return _EventLinear.apply(x, weight, bias, counts, binary)
-    if binary and weight.requires_grad and torch.is_grad_enabled():
-        return _PackedLinear.apply(x, weight, bias)
+    scanned = row_counts(x)
+    if scanned.counts.sum() <= max_density * x.numel():
+        return _EventLinear.apply(x, weight, bias, scanned)
+    if scanned.binary and weight.requires_grad and torch.is_grad_enabled():
+        return _PackedLinear.apply(x, weight, bias, scanned.bits)
     return None

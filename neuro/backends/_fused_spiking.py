@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _fused_lif as lif
-from neuro.backends._fused_event import COLUMNS, _gather, _to_csc, row_counts, to_csr
+from neuro.backends._fused_event import COLUMNS, RowScan, _gather, _to_csc, row_counts, to_csr
 from neuro.backends._spec import KernelSpec, lif_scalars, scalar_grads
 
 __all__ = ["spiking_linear"]
@@ -42,10 +42,10 @@ def _currents(csr: Csr, table: Tensor, bias: Tensor | None) -> Tensor:
 
 class _SpikingLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, spec: KernelSpec, t_len: int, counts: np.ndarray, binary: bool, recompute: bool, x: Tensor,
+    def forward(ctx: Any, spec: KernelSpec, t_len: int, scanned: RowScan, recompute: bool, x: Tensor,
                 weight: Tensor, bias: Tensor | None, v0: Tensor, i0: Tensor, *scalars: Tensor
                 ) -> tuple[Tensor, Tensor, Tensor]:
-        csr = to_csr(x, counts, binary)
+        csr = to_csr(x, scanned)
         c = lif.constants(spec, scalars, x.dtype)
         ctx.spec, ctx.c, ctx.csr, ctx.k, ctx.recompute = spec, c, csr, x.shape[1], recompute
         ctx.batch = x.shape[0] // t_len
@@ -67,22 +67,22 @@ class _SpikingLinear(torch.autograd.Function):
         need = ctx.needs_input_grad
         y = ctx.y
         ctx.y = None
-        g_y, g_v0, g_i0, sums = lif.backward(ctx.spec, ctx.c, y, v0, i0, g_out, g_v, g_i, any(need[10:]), g_x=y)
+        g_y, g_v0, g_i0, sums = lif.backward(ctx.spec, ctx.c, y, v0, i0, g_out, g_v, g_i, any(need[9:]), g_x=y)
         g_y = g_y.view(-1, weight.shape[0])  # (T*B, N), in y's storage
-        gx = g_y @ weight if need[5] else None
+        gx = g_y @ weight if need[4] else None
         gw = None
-        if need[6]:
+        if need[5]:
             colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)
             gw = _gather(rows, g_y, colptr, col_values).t()
-        gb = g_y.sum(0) if ctx.has_bias and need[7] else None
+        gb = g_y.sum(0) if ctx.has_bias and need[6] else None
         return _grads(ctx, gx, gw, gb, g_v0, g_i0, sums, y.dtype)
 
 
 def _grads(ctx: Any, gx: Tensor | None, gw: Tensor | None, gb: Tensor | None, g_v0: Tensor, g_i0: Tensor,
            sums: np.ndarray, dtype: torch.dtype) -> tuple[Any, ...]:
     need = ctx.needs_input_grad
-    g_scalars = scalar_grads(sums, need[10:], dtype)
-    return (None, None, None, None, None, gx, gw, gb, g_v0 if need[8] else None, g_i0 if need[9] else None,
+    g_scalars = scalar_grads(sums, need[9:], dtype)
+    return (None, None, None, None, gx, gw, gb, g_v0 if need[7] else None, g_i0 if need[8] else None,
             *g_scalars)
 
 
@@ -122,9 +122,9 @@ def _blockwise_backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i:
     need = ctx.needs_input_grad
     batch, k, n = ctx.batch, ctx.k, weight.shape[0]
     t_len = (ctx.csr[0].shape[0] - 1) // batch  # offsets: one per (t, b) row plus the end
-    gx = weight.new_zeros(t_len * batch, k) if need[5] else None
-    gw = weight.new_empty(n, k) if need[6] else None
-    gb = weight.new_empty(n) if ctx.has_bias and need[7] else None
+    gx = weight.new_zeros(t_len * batch, k) if need[4] else None
+    gw = weight.new_empty(n, k) if need[5] else None
+    gb = weight.new_empty(n) if ctx.has_bias and need[6] else None
     g_v0, g_i0 = torch.empty_like(v0), torch.empty_like(i0)
     csc = _to_csc(*ctx.csr, k) if gw is not None else None
     sums = None
@@ -135,7 +135,7 @@ def _blockwise_backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i:
             ctx.spec, ctx.c, y, _block_of(v0, batch, n, n0, n1), _block_of(i0, batch, n, n0, n1),
             None if g_out is None else _block_of(g_out, batch, n, n0, n1),
             None if g_v is None else _block_of(g_v, batch, n, n0, n1),
-            None if g_i is None else _block_of(g_i, batch, n, n0, n1), any(need[10:]), g_x=y)
+            None if g_i is None else _block_of(g_i, batch, n, n0, n1), any(need[9:]), g_x=y)
         sums = part if sums is None else sums + part
         _put_block(g_v0, gv, batch, n, n0, n1)
         _put_block(g_i0, gi, batch, n, n0, n1)
@@ -157,13 +157,13 @@ def spiking_linear(spec: KernelSpec, x: Tensor, weight: Tensor, bias: Tensor | N
     ``recompute``: keep only the compressed input and gather ``y`` again in the backward (module docstring)."""
     t_len, batch = x.shape[:2]
     x2 = x.reshape(-1, x.shape[-1]).contiguous()  # (T*B, K)
-    counts, binary = row_counts(x2)
-    if counts.sum() > max_density * x2.numel():
+    scanned = row_counts(x2)
+    if scanned.counts.sum() > max_density * x2.numel():
         return None
     v0 = state.v.reshape(-1).contiguous()
     cuba = "syn_decay" in spec.scalars
     i0 = state.i.reshape(-1).contiguous() if cuba else torch.zeros_like(v0)
-    out, v_out, i_out = _SpikingLinear.apply(spec, t_len, counts, binary, bool(recompute), x2, weight, bias,
+    out, v_out, i_out = _SpikingLinear.apply(spec, t_len, scanned, bool(recompute), x2, weight, bias,
                                              v0, i0, *lif_scalars(spec, x))
     shape = state.v.shape
     fields = (v_out.view(shape),) + ((i_out.view(shape),) if cuba else ())

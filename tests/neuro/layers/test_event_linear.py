@@ -93,34 +93,48 @@ def test_auto_mode_gathers_only_below_the_density_threshold(monkeypatch):
 
 
 def test_dense_binary_input_is_kept_as_bits(monkeypatch):
-    """A binary input above the density threshold runs as a GEMM and is kept as one bit per element for the
-    weight gradient (equal to the dense layer's); a graded one runs as the plain GEMM."""
+    """A binary input above the density threshold runs as a GEMM and is kept as its bitmap for the weight gradient
+    (equal to the dense layer's); a graded one runs as the plain GEMM."""
     from neuro.backends import _fused_event
 
-    packed = []
-    original = _fused_event.pack
-    monkeypatch.setattr(_fused_event, "pack", lambda x: packed.append(original(x)) or packed[-1])
+    unpacked = []
+    original = _fused_event.unpack
+    monkeypatch.setattr(_fused_event, "unpack", lambda bits, *a: unpacked.append(bits) or original(bits, *a))
     monkeypatch.setattr(_fused_event, "UNPACKED", 80)  # the weight gradient unpacks 2 rows at a time
     layer = EventLinear(37, 300, max_density=0.1).double()
     x = _spikes((6, 5, 37), 0.5)
     for a, b in zip(_grads(layer, x, "auto"), _grads(layer, x, "dense"), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-    assert len(packed) == 1 and packed[0].dtype == torch.uint8 and packed[0].shape == (30, 5)  # 37 bits: 5 bytes
+    assert len(unpacked) == 15 and all(b.dtype == np.uint64 and b.shape == (2, 1) for b in unpacked)
     graded = x * 0.5
     for a, b in zip(_grads(layer, graded, "auto"), _grads(layer, graded, "dense"), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-    assert len(packed) == 1
+    assert len(unpacked) == 15
 
 
-@given(rows=st.integers(1, 300), k=st.integers(1, 40), density=st.floats(0.0, 1.0), seed=st.integers(0, 100))
-def test_bits_round_trip(rows, k, density, seed):
-    from neuro.backends._fused_event import pack, unpack
+@given(rows=st.integers(1, 300), k=st.integers(1, 150), density=st.floats(0.0, 1.0), graded=st.booleans(),
+       seed=st.integers(0, 100))
+def test_bitmap_csr_and_round_trip(rows, k, density, graded, seed):
+    """The counting pass's bitmap is ``numpy.packbits`` of the non-zeros (little bit order), the CSR built from it
+    is torch's ``nonzero`` (values included for a graded input), and unpacking gives the 0/1 input back."""
+    from neuro.backends._fused_event import row_counts, to_csr, unpack
 
     x = _spikes((rows, k), density, seed, dtype=torch.float32)
-    bits = pack(x)
-    assert bits.shape == (rows, (k + 7) // 8)
-    assert torch.equal(bits, torch.from_numpy(np.packbits(x.numpy() != 0, axis=1, bitorder="little")))
-    assert torch.equal(unpack(bits, k, torch.float64), x.double())
+    if graded:
+        x = x * torch.rand(x.shape, generator=torch.Generator().manual_seed(seed)) * 2
+    scanned = row_counts(x)
+    assert scanned.bits.shape == (rows, (k + 63) // 64)
+    packed = np.packbits(x.numpy() != 0, axis=1, bitorder="little")
+    assert np.array_equal(scanned.bits.view(np.uint8)[:, :packed.shape[1]], packed)
+    assert scanned.binary == bool(((x == 0) | (x == 1)).all())
+    indptr, indices, values = to_csr(x, scanned)
+    nz = x.nonzero()
+    assert torch.equal(indptr[1:].long() - indptr[:-1].long(), torch.bincount(nz[:, 0], minlength=rows))
+    assert torch.equal(indices.long(), nz[:, 1])
+    assert (values is None) == scanned.binary
+    if values is not None:
+        assert torch.equal(values, x[nz[:, 0], nz[:, 1]])
+    assert torch.equal(unpack(scanned.bits, k, torch.float64), (x != 0).double())
 
 
 def test_event_linear_op_declines_dense_inputs():
