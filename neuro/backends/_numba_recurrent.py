@@ -27,21 +27,27 @@ from numba import njit
 
 from neuro.backends._numba_lif import after_spike
 
-__all__ = ["recurrent_kernel", "run"]
+__all__ = ["DENSE_ROWS_ABOVE", "LIST_BELOW", "recurrent_kernel", "run"]
 
 #: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
 LIST_BELOW = 8
 
+#: Recurrent matrices at least this dense add whole rows (zeros included: adding 0 leaves a sum unchanged, so
+#: the result is the same), vectorised, instead of scattering the fan-out lists.
+DENSE_ROWS_ABOVE = 0.05
+
 
 @functools.cache
-def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
-    """``kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``
+def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[..., None]:
+    """``kernel(x, v0, s0, colptr, rows, vals, wt, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``
     (one lockstep block per ``bs`` samples). ``x``/``out``/``vs`` are ``(T, B, N)``, ``v0``/``s0``/``v_out``
-    ``(B, N)``.
+    ``(B, N)``. ``dense``: the fan-outs are the rows of ``wt`` (the ``(N, N)`` transposed recurrent matrix,
+    zeros included), added whole to each spiking sample's recurrent input (stored sample-major); else the CSC
+    lists ``colptr``/``rows``/``vals``.
     """
 
     @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-    def kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs):
+    def kernel(x, v0, s0, colptr, rows, vals, wt, c, out, v_out, vs, b0, b1, bs):
         t_len, batch, n = x.shape
         decay, leak, gain, vth, v_reset = c[0], c[1], c[2], c[3], c[4]
         zero = x.dtype.type(0)
@@ -51,8 +57,9 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
             nb = min(batch, lo + bs) - lo
             if nb <= 0:
                 continue
-            rec = np.empty((n, nb), x.dtype)  # recurrent input, neuron-major: a block's samples are adjacent
-            mask = np.zeros((n, nb), x.dtype)  # spike value of neuron j in sample q at the previous step
+            # recurrent input: sample-major (dense rows) or neuron-major (a block's samples adjacent, for masked adds)
+            rec = np.empty((nb, n) if dense else (n, nb), x.dtype)
+            mask = np.zeros((nb, n) if dense else (n, nb), x.dtype)  # spike value of neuron j, sample q, last step
             count = np.zeros(n, np.int64)  # samples where neuron j spiked at the previous step ...
             where = np.empty((n, nb), np.int64)  # ... and which
             v = np.empty((nb, n), x.dtype)
@@ -60,7 +67,10 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
                 v[q] = v0[lo + q]
                 for j in range(n):
                     if s0[lo + q, j] != zero:
-                        mask[j, q] = s0[lo + q, j]
+                        if dense:
+                            mask[q, j] = s0[lo + q, j]
+                        else:
+                            mask[j, q] = s0[lo + q, j]
                         where[j, count[j]] = q
                         count[j] += 1
             for t in range(t_len):
@@ -69,9 +79,19 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
                     m = count[j]
                     if m == 0:
                         continue
+                    wj = where[j]
+                    if dense:  # a vectorised add of the whole row per sample
+                        row = wt[j]
+                        for a in range(m):
+                            q = wj[a]
+                            sq = mask[q, j]
+                            rq = rec[q]
+                            for i in range(n):
+                                rq[i] += sq * row[i]
+                        count[j] = 0
+                        continue
                     mj = mask[j]
                     if m * LIST_BELOW <= nb:
-                        wj = where[j]
                         for p in range(colptr[j], colptr[j + 1]):
                             rr = rec[rows[p]]
                             w = vals[p]
@@ -90,17 +110,17 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
                     ot = out[t, lo + q]
                     vq = v[q]
                     for i in range(n):
-                        h = decay * vq[i] + leak + gain * (xt[i] + rec[i, q])
+                        h = decay * vq[i] + leak + gain * (xt[i] + (rec[q, i] if dense else rec[i, q]))
                         fired = h - vth >= zero
                         vq[i] = after_spike(h, fired, vth, v_reset, reset)
+                        ot[i] = one if fired else zero
+                        if dense:
+                            mask[q, i] = one if fired else zero
+                        else:
+                            mask[i, q] = one if fired else zero
                         if fired:
-                            ot[i] = one
-                            mask[i, q] = one
                             where[i, count[i]] = q
                             count[i] += 1
-                        else:
-                            ot[i] = zero
-                            mask[i, q] = zero
                     if record:
                         vs[t, lo + q] = vq
             for q in range(nb):
@@ -120,6 +140,7 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
 
     t_len, batch, n = x.shape
     dtype = x.dtype
+    wt = np.zeros((1, 1), dtype)
     if weight_post_pre is None:
         colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
     else:
@@ -127,10 +148,13 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
         colptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
         rows, vals = post.astype(np.int64), weight_post_pre.T[pre, post].astype(dtype)
+    dense = weight_post_pre is not None and pre.size >= DENSE_ROWS_ABOVE * n * n
+    if dense:
+        wt = np.ascontiguousarray(weight_post_pre.T, dtype=dtype)
     out = np.empty((t_len, batch, n), dtype)
     v_out = np.empty_like(v0)
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
     bs = max(1, blocks(batch, max(1, threads)))
-    run_blocks(recurrent_kernel(reset, record), batch, bs, x, v0, s0, colptr, rows, vals, c, out, v_out, vs,
-               work=x.size)
+    run_blocks(recurrent_kernel(reset, record, dense), batch, bs, x, v0, s0, colptr, rows, vals, wt, c, out, v_out,
+               vs, work=x.size)
     return out, v_out, vs if record else None

@@ -65,15 +65,22 @@ def test_errors():
         RecurrentLIF(4)(torch.zeros(2, 4))
 
 
+@pytest.mark.parametrize("dense_rows", [False, True], ids=["lists", "dense-rows"])
 @pytest.mark.parametrize("threads", [1, 2, 5, 37])
-def test_lockstep_blocks_and_both_fanout_paths(threads):
+def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, monkeypatch):
     """Blocks of 37, 19, 8 and 1 samples: neurons active in few samples of a block add their fan-out through
-    the list of those samples, busier ones through the masked add over the block; both give the torch loop's
-    result exactly, whatever the block size."""
+    the list of those samples, busier ones through the masked add over the block (or, with ``dense_rows``, whole
+    rows of the recurrent matrix); all give the torch loop's result exactly, whatever the block size."""
     import numpy as np
 
+    from neuro.backends import _numba_recurrent
     from neuro.backends._numba_recurrent import run
     from neuro.backends.fused import lif_spec
+
+    monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_ABOVE", 0.0 if dense_rows else 2.0)
+    modes = []
+    original = _numba_recurrent.recurrent_kernel
+    monkeypatch.setattr(_numba_recurrent, "recurrent_kernel", lambda *a: modes.append(a[2]) or original(*a))
 
     layer = _layer(40, seed=3)
     g = torch.Generator().manual_seed(4)
@@ -88,6 +95,6 @@ def test_lockstep_blocks_and_both_fanout_paths(threads):
                   spec.consts["v_reset"]])
     v0 = np.zeros((37, 40))
     out, v_out, vs = run(x.numpy(), v0, np.zeros((37, 40)), layer.weight.numpy(), c, spec.reset, True, threads)
-    assert np.array_equal(out, ref.numpy())
+    assert np.array_equal(out, ref.numpy()) and modes == [dense_rows]
     np.testing.assert_allclose(v_out, ref_state.v.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(vs[-1], v_out)
