@@ -27,14 +27,16 @@ from numba import njit
 
 from neuro.backends._numba_lif import after_spike
 
-__all__ = ["DENSE_ROWS_ABOVE", "LIST_BELOW", "recurrent_kernel", "run"]
+__all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "LIST_BELOW", "recurrent_kernel", "run"]
 
 #: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
 LIST_BELOW = 8
 
 #: Recurrent matrices at least this dense add whole rows (zeros included: adding 0 leaves a sum unchanged, so
-#: the result is the same), vectorised, instead of scattering the fan-out lists.
+#: the result is the same), vectorised, instead of scattering the fan-out lists ...
 DENSE_ROWS_ABOVE = 0.05
+#: ... when their dense copy takes at most this many bytes (4096 float32 neurons).
+DENSE_ROWS_BYTES = 64 << 20
 
 
 @functools.cache
@@ -148,7 +150,8 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
         colptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
         rows, vals = post.astype(np.int64), weight_post_pre.T[pre, post].astype(dtype)
-    dense = weight_post_pre is not None and pre.size >= DENSE_ROWS_ABOVE * n * n
+    dense = (weight_post_pre is not None and pre.size >= DENSE_ROWS_ABOVE * n * n
+             and n * n * dtype.itemsize <= DENSE_ROWS_BYTES)
     if dense:
         wt = np.ascontiguousarray(weight_post_pre.T, dtype=dtype)
     out = np.empty((t_len, batch, n), dtype)

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["OpTime", "Stats", "peak_memory", "profile_ops", "spike_mismatches", "stats", "time_interleaved"]
+__all__ = ["OUTSIDE", "OpTime", "Stats", "peak_memory", "profile_ops", "spike_mismatches", "stats", "time_interleaved"]
 
 
 @dataclass(frozen=True)
@@ -84,19 +84,28 @@ def profile_ops(fn: Callable[[], object], repeats: int = 3, top: int = 8) -> lis
     """The ``top`` operations by self CPU time over ``repeats`` calls of ``fn`` (after one untimed call).
 
     Names are torch's (``aten::convolution_backward``) or an autograd function's class name (neuro's fused
-    kernels, e.g. ``_LIFSequenceBackward``); times are per call of ``fn``, shares of the profiled total.
+    kernels, e.g. ``_LIFSequenceBackward``); times are per call of ``fn``, shares of the profiled wall time.
+    Work outside any torch operation (a numba kernel called directly, Python) is one more entry,
+    :data:`OUTSIDE`, when it takes at least 5% of the time.
     """
     from torch.profiler import ProfilerActivity, profile
 
     fn()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
         for _ in range(repeats):
             fn()
+        wall = (time.perf_counter() - t0) * 1e6  # us, like the profiler's times
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
-    total = sum(e.self_cpu_time_total for e in events)
-    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
-    return [OpTime(e.key, e.self_cpu_time_total / 1e3 / repeats, e.self_cpu_time_total / total)
-            for e in events[:top]]
+    ops = [OpTime(e.key, e.self_cpu_time_total / 1e3 / repeats, e.self_cpu_time_total / wall) for e in events]
+    outside = wall - sum(e.self_cpu_time_total for e in events)
+    if outside >= 0.05 * wall:
+        ops.append(OpTime(OUTSIDE, outside / 1e3 / repeats, outside / wall))
+    return sorted(ops, key=lambda op: op.ms, reverse=True)[:top]
+
+
+#: The :func:`profile_ops` entry for time spent outside torch operations.
+OUTSIDE = "(outside torch operations)"
 
 
 def spike_mismatches(reference: Mapping[str, Tensor], other: Mapping[str, Tensor]) -> tuple[int, int]:

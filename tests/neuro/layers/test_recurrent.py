@@ -77,7 +77,8 @@ def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, monkeypatch)
     from neuro.backends._numba_recurrent import run
     from neuro.backends.fused import lif_spec
 
-    monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_ABOVE", 0.0 if dense_rows else 2.0)
+    monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_ABOVE", 0.0)
+    monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", 1 << 20 if dense_rows else 40 * 40 * 8 - 1)  # too big
     modes = []
     original = _numba_recurrent.recurrent_kernel
     monkeypatch.setattr(_numba_recurrent, "recurrent_kernel", lambda *a: modes.append(a[2]) or original(*a))
