@@ -20,6 +20,7 @@ from neuro.backends._spec import KernelSpec, incoming, lif_scalars, run_sequence
 
 __all__ = ["backward", "constants", "forward", "run_lif_family"]
 
+
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
@@ -73,7 +74,11 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba, spec.surrogate if pre_d else 0), x.shape[1],
                nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(g_x), _np(i_seq), c.dtype.type(spec.sg_a), _np(z),
                work=x.numel())
-    dd = _np((z.sigmoid_() if spec.surrogate == 1 else z.exp_()) if pre_d else z)
+    if spec.surrogate == 1:  # the transcendental part, vectorised by torch, in place
+        z.sigmoid_()
+    elif pre_d:
+        z.exp_()
+    dd = _np(z)
     sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
     partial = np.zeros((blocks(x.shape[1], nk.BLOCK), 6), dtype=np.float64)
     kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, pre_d, scalar_grads)

@@ -4,13 +4,14 @@ One kernel serves :class:`~neuro.layers.RecurrentLIF` and the LSM :class:`~neuro
 ``x`` is the input current of every step (both compute it beforehand, event-driven, in one pass).
 
 A call simulates a block of samples in lockstep, one time step at a time, so that every synapse read
-serves all the samples of the block. Recurrent synapses are the non-zero entries of the recurrent
-matrix in CSC form (``colptr``, ``rows``, ``vals``: the fan-out of each presynaptic neuron). For each
-neuron that spiked at the previous step in at least one sample, its fan-out is added to the recurrent
-input of the samples where it spiked: through the list of those samples when they are few, else as a
-masked add over the whole block (a vectorised loop over samples, the recurrent input being stored
-neuron-major). Per sample the sum runs over presynaptic neurons in ascending order either way, so the
-result does not depend on the block size.
+serves all the samples of the block. For each neuron that spiked at the previous step in at least one
+sample, its fan-out is added to the recurrent input of the samples where it spiked. A recurrent matrix at
+least :data:`DENSE_ROWS_ABOVE` dense adds the neuron's whole row of the (pre, post) matrix, vectorised, to
+each such sample (zeros included: adding 0 leaves a sum unchanged). A sparser one keeps only its non-zero
+entries in CSC form (``colptr``, ``rows``, ``vals``) and adds them through the list of those samples when
+they are few, else as a masked add over the whole block (a vectorised loop over samples, the recurrent
+input being stored neuron-major). Per sample the sum runs over presynaptic neurons in ascending order in
+every mode, so the result does not depend on the mode or the block size.
 
 The membrane update is the LIF family's ``h = decay * v + leak + gain * (x + I_rec)`` with an immediate
 reset (``reset``: 0 hard, 1 subtract, 2 none); ``c`` holds ``decay, leak, gain, v_threshold, v_reset``.
@@ -143,17 +144,16 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
     t_len, batch, n = x.shape
     dtype = x.dtype
     wt = np.zeros((1, 1), dtype)
-    if weight_post_pre is None:
-        colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
-    else:
-        pre, post = np.nonzero(weight_post_pre.T)  # row-major over (pre, post): each neuron's fan-out, ascending
-        colptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
-        rows, vals = post.astype(np.int64), weight_post_pre.T[pre, post].astype(dtype)
-    dense = (weight_post_pre is not None and pre.size >= DENSE_ROWS_ABOVE * n * n
+    colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
+    pre_post = None if weight_post_pre is None else weight_post_pre.T  # row j: the synapses leaving neuron j
+    dense = (pre_post is not None and np.count_nonzero(pre_post) >= DENSE_ROWS_ABOVE * n * n
              and n * n * dtype.itemsize <= DENSE_ROWS_BYTES)
     if dense:
-        wt = np.ascontiguousarray(weight_post_pre.T, dtype=dtype)
+        wt = np.ascontiguousarray(pre_post, dtype=dtype)
+    elif pre_post is not None:
+        pre, post = np.nonzero(pre_post)  # row-major: each neuron's fan-out, ascending
+        np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
+        rows, vals = post.astype(np.int64), pre_post[pre, post].astype(dtype)
     out = np.empty((t_len, batch, n), dtype)
     v_out = np.empty_like(v0)
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)

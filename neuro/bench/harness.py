@@ -73,7 +73,7 @@ def time_interleaved(fns: Mapping[str, Callable[[], object]], repeats: int = 5, 
 
 
 class OpTime(NamedTuple):
-    """One operation's self time in a profiled call: milliseconds per call and share of the call's total."""
+    """One operation's self time in a profiled call: milliseconds per call and share of the profiled wall time."""
 
     name: str
     ms: float
