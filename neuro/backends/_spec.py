@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, S
 
 __all__ = ["LIF_SCALARS", "RESET_CODES", "KernelSpec", "SequenceLayout", "Unsupported", "alif_spec", "check_tensors",
            "cuba_spec", "if_spec", "incoming", "lif_scalars", "lif_spec", "run_sequence", "scalar_grads",
-           "surrogate_code", "surrogate_constants"]
+           "spec_for", "surrogate_code", "surrogate_constants"]
 
 #: Reset rule class -> kernel code.
 RESET_CODES: dict[type[ResetRule], int] = {HardReset: 0, SubtractReset: 1, NoReset: 2}
@@ -107,7 +108,13 @@ def _as(value: Any, dtype: torch.dtype) -> Tensor:
     tensors), as a 0-dim tensor of the input ``dtype`` that keeps its autograd graph."""
     if isinstance(value, Tensor):
         return value.reshape(()).to(dtype)
-    return torch.tensor(float(value), dtype=dtype)
+    return _constant(float(value), dtype)
+
+
+@functools.lru_cache(maxsize=1024)
+def _constant(value: float, dtype: torch.dtype) -> Tensor:
+    """A shared 0-dim host tensor of a constant (specs are rebuilt every call; their constants are only read)."""
+    return torch.tensor(value, dtype=dtype)
 
 
 def _decay_form(dt: float, tau: Any, names: tuple[str, ...], dtype: torch.dtype) -> tuple[Any, Tensor]:
@@ -172,6 +179,24 @@ def alif_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
     return KernelSpec(**opts, scalars=scalars, consts=consts)
 
 
+_LAST_SPEC: list[Any] = [None, None, None, None]  # make, params, dtype, spec
+
+
+def spec_for(make: Callable[[Any, torch.dtype], KernelSpec], params: Any, dtype: torch.dtype) -> KernelSpec:
+    """``make(params, dtype)``, built once for a backend's ``supports`` check and its run on the same parameters.
+
+    Only a spec without learnable scalars is reused (its scalars then carry no autograd graph of an earlier
+    call), and only for the very same parameter tuple (held here, so its identity cannot be recycled).
+    """
+    last = _LAST_SPEC
+    if last[0] is make and last[1] is params and last[2] == dtype:
+        return last[3]
+    spec = make(params, dtype)
+    if not any(isinstance(v, Tensor) and v.requires_grad for v in spec.scalars.values()):
+        _LAST_SPEC[:] = [make, params, dtype, spec]
+    return spec
+
+
 def check_tensors(x: Tensor, state: NamedTuple, device_type: str,
                   dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)) -> None:
     """Raise :class:`Unsupported` unless ``x`` and every state field suit a kernel on ``device_type``."""
@@ -193,9 +218,12 @@ LIF_SCALARS = ("decay", "leak", "gain", "v_threshold", "syn_decay", "gain_syn")
 
 
 def lif_scalars(spec: KernelSpec, like: Tensor) -> tuple[Tensor, ...]:
-    """The scalar leaves of ``spec`` in :data:`LIF_SCALARS` order, on ``like``'s device (zeros, of ``like``'s
-    dtype, for the ones this neuron does not have)."""
-    return tuple(spec.scalars.get(k, torch.zeros((), dtype=like.dtype)).to(like.device) for k in LIF_SCALARS)
+    """The scalar leaves of ``spec`` in :data:`LIF_SCALARS` order (zeros, of ``like``'s dtype, for the ones this
+    neuron does not have). Those that need a gradient are moved to ``like``'s device; constants stay where they
+    are (host numbers, read by the kernels' glue without a device round trip)."""
+    zero = torch.zeros((), dtype=like.dtype)
+    return tuple(s.to(like.device) if s.requires_grad else s
+                 for s in (spec.scalars.get(k, zero) for k in LIF_SCALARS))
 
 
 def incoming(g: Tensor | None, like: Tensor) -> Tensor:
@@ -237,6 +265,8 @@ class SequenceLayout(NamedTuple):
 
     @classmethod
     def of(cls, x: Tensor) -> SequenceLayout:
+        if x.is_contiguous():
+            return cls(x.shape, tuple(range(x.dim())))
         rest = sorted(range(1, x.dim()), key=lambda d: (-x.stride(d) if x.shape[d] > 1 else 0, d))
         perm = (0, *rest)
         if not x.permute(perm).is_contiguous():
@@ -245,13 +275,23 @@ class SequenceLayout(NamedTuple):
 
     def flat(self, x: Tensor) -> Tensor:
         """``(T, N)`` contiguous, in this layout's memory order (``x`` is ``(T, B, ...)``)."""
+        if self._plain:
+            return x.reshape(x.shape[0], -1).contiguous()
         return x.permute(self.perm).reshape(x.shape[0], -1).contiguous()
+
+    @property
+    def _plain(self) -> bool:
+        return all(d == k for k, d in enumerate(self.perm))
 
     def flat_state(self, v: Tensor) -> Tensor:
         """``(N,)`` contiguous, in this layout's memory order (``v`` is ``(B, ...)``)."""
+        if self._plain:
+            return v.reshape(-1).contiguous()
         return v.permute([d - 1 for d in self.perm[1:]]).reshape(-1).contiguous()
 
     def _back(self, y: Tensor, lead: tuple[int, ...]) -> Tensor:
+        if self._plain:
+            return y.reshape(*lead, *self.shape[1:])
         dims = self.perm if lead else [d - 1 for d in self.perm[1:]]
         y = y.reshape(*lead, *(self.shape[d] for d in self.perm[1:]))
         inverse = sorted(range(len(dims)), key=lambda i: dims[i])

@@ -1,11 +1,17 @@
 """Autograd glue of the Triton LIF-family kernels (:mod:`neuro.backends._triton_lif`).
 
-Saved for backward: the input and the initial state; the backward allocates a ``(T, N)`` scratch
-for the recomputed membrane (and one for the synaptic current of CubaLIF) only while it runs.
+Saved for backward: the charged membrane of every step and the initial state, plus the input when a
+scalar (threshold, time constant) needs its gradient; CubaLIF saves the input and its backward
+allocates ``(T, N)`` scratches for the recomputed membrane and synaptic current while it runs.
+
+Nothing here waits for the GPU: the kernels' constants are a cached device vector (or, when one of
+them is a tensor on the device, stacked there), never a host-to-device copy per call, so the host
+keeps queueing work while the GPU runs.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import torch
@@ -17,11 +23,35 @@ from neuro.backends._spec import KernelSpec, incoming, lif_scalars, run_sequence
 __all__ = ["run_lif_family"]
 
 
+@functools.lru_cache(maxsize=512)
+def _constant_vector(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """One device copy per distinct set of constants (the kernels only read it)."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
 def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], like: Tensor) -> Tensor:
-    decay, leak, gain, vth, syn_decay, gain_syn = (float(s) for s in scalars)
+    """``decay, leak, gain, v_threshold, v_reset, syn_decay, gain_syn, k1, k2`` on ``like``'s device."""
+    decay, leak, gain, vth, syn_decay, gain_syn = scalars
     k1, k2 = surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b)
-    return torch.tensor([decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn, k1, k2],
-                        dtype=like.dtype, device=like.device)
+    values = (decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn, k1, k2)
+    if all(not _on_device(v) for v in values):  # host numbers: read without a device round trip
+        return _constant_vector(tuple(_number(v) for v in values), like.dtype, like.device)
+    return _stacked(values, like)
+
+
+def _number(v: Any) -> float:
+    return float(v.detach()) if isinstance(v, Tensor) else float(v)
+
+
+def _on_device(v: Any) -> bool:
+    return isinstance(v, Tensor) and v.device.type != "cpu"
+
+
+def _stacked(values: tuple[Any, ...], like: Tensor) -> Tensor:
+    """The constants as one vector made on ``like``'s device: tensors there (learnable ones) are stacked as they
+    are, host numbers are filled in (a fill, not a copy: the host does not wait for the device)."""
+    return torch.stack([v.detach().reshape(()).to(like.dtype) if _on_device(v)
+                        else torch.full((), _number(v), dtype=like.dtype, device=like.device) for v in values])
 
 
 def _flags(spec: KernelSpec) -> dict[str, Any]:
@@ -40,31 +70,41 @@ class _LIFSequence(torch.autograd.Function):
         out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
         v_seq = torch.empty_like(x) if record else x.new_empty(1)
         i_seq = torch.empty_like(x) if record and flags["CUBA"] else x.new_empty(1)
-        tk.lif_forward[tk.grid(n)](x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, t_len, n, **flags,
-                                   RECORD=record, BLOCK_N=tk.BLOCK)
-        ctx.spec, ctx.c = spec, c
-        ctx.save_for_backward(x, v0, i0)
+        scalar_grads_wanted = any(ctx.needs_input_grad[5:])
+        save_h = any(ctx.needs_input_grad) and not flags["CUBA"]
+        h = torch.empty_like(x) if save_h else x.new_empty(1)
+        tk.lif_forward[tk.grid(n)](x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, h, t_len, n, **flags,
+                                   RECORD=record, SAVE_H=save_h, BLOCK_N=tk.BLOCK,
+                                   num_warps=tk.NUM_WARPS)
+        ctx.spec, ctx.c, ctx.have_h, ctx.t_len = spec, c, save_h, t_len
+        keep_x = not save_h or scalar_grads_wanted  # the recompute (CubaLIF) and the scalar gradients read x
+        ctx.save_for_backward(x if keep_x else None, v0, i0, h if save_h else None)
         ctx.mark_non_differentiable(v_seq, i_seq)
         return out, v_out, i_out, v_seq, i_seq
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i: Tensor | None, *_: Any):
-        x, v0, i0 = ctx.saved_tensors
+        x, v0, i0, h = ctx.saved_tensors
         spec: KernelSpec = ctx.spec
         flags = _flags(spec)
-        t_len, n = x.shape
-        g_out, g_v, g_i = incoming(g_out, x), incoming(g_v, v0), incoming(g_i, i0)
-        g_x, g_v0, g_i0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
-        h = torch.empty_like(x)
-        cur = torch.empty_like(x) if flags["CUBA"] else x.new_empty(1)
+        t_len, n = ctx.t_len, v0.numel()
+        like = torch.empty((t_len, n), dtype=v0.dtype, device=v0.device) if g_out is None else g_out
+        g_out, g_v, g_i = incoming(g_out, like), incoming(g_v, v0), incoming(g_i, i0)
+        g_x, g_v0, g_i0 = torch.empty_like(g_out), torch.empty_like(v0), torch.empty_like(i0)
+        if h is None:
+            h = torch.empty_like(g_out)
+        if x is None:
+            x = v0.new_empty(1)  # neither the scalar gradients nor a recompute needs the input
+        cur = torch.empty_like(g_out) if flags["CUBA"] else v0.new_empty(1)
         grid = tk.grid(n)
-        partial = torch.zeros(grid[0], 6, dtype=x.dtype, device=x.device)
-        tk.lif_backward[grid](x, v0, i0, ctx.c, g_out, g_v, g_i, g_x, g_v0, g_i0, h, cur, partial, t_len, n,
-                              **flags, DETACH=spec.detach, SURROGATE=spec.surrogate, BLOCK_N=tk.BLOCK)
-        sums = partial.sum(0)
         need = ctx.needs_input_grad
-        g_scalars = scalar_grads(sums, need[5:], x.dtype)
+        scalar_wanted = any(need[5:])
+        partial = torch.zeros(grid[0], 6, dtype=v0.dtype, device=v0.device) if scalar_wanted else v0.new_empty(1)
+        tk.lif_backward[grid](x, v0, i0, ctx.c, g_out, g_v, g_i, g_x, g_v0, g_i0, h, cur, partial, t_len, n,
+                              **flags, DETACH=spec.detach, SURROGATE=spec.surrogate, HAVE_H=ctx.have_h,
+                              SCALAR_GRADS=scalar_wanted, BLOCK_N=tk.BLOCK, num_warps=tk.NUM_WARPS)
+        g_scalars = scalar_grads(partial.sum(0), need[5:], v0.dtype) if scalar_wanted else (None,) * len(need[5:])
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)
 

@@ -6,10 +6,12 @@ Same maths, layout and strategy as :mod:`neuro.backends._numba_lif`: one program
 tensor ``c`` in the input dtype (``decay, leak, gain, v_threshold, v_reset, syn_decay, gain_syn,
 k1, k2``; ``k1, k2`` are the surrogate's constants) so float64 runs in float64 throughout.
 
-The backward kernel first re-runs its block's forward pass writing the charged membrane into a
-scratch ``(T, N)`` buffer (allocated only while the backward runs; the forward keeps nothing per
-step), then walks time backwards. Per-program partial sums of the scalar gradients go to
-``partial[pid]``. Importing this module requires ``triton``.
+The backward walks time backwards over the charged membrane ``h`` of every step: the forward writes
+it (``SAVE_H``) when a gradient will be needed (``(T, N)``, what SpikingJelly's CUDA kernels keep
+too), except for CubaLIF, whose backward first re-runs its block's forward pass into a scratch
+buffer allocated only while the backward runs. Per-program partial sums of the scalar gradients
+go to ``partial[pid]`` (``SCALAR_GRADS``; without it the backward reads no input, only ``h`` and
+the output gradient). Importing this module requires ``triton``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["BLOCK", "lif_backward", "lif_forward"]
+__all__ = ["BLOCK", "NUM_WARPS", "grid", "lif_backward", "lif_forward"]
 
-#: Neurons per program.
-BLOCK = 256
+#: Neurons per program, and warps per program: 512/4 was the best of eight (BLOCK, warps) pairs on an H200 over
+#: (T, N) = (64, 1M), (4, 6.4M), (4, 1.1M), forward and forward + backward (within ~1% of 256/4 on average).
+BLOCK = 512
+NUM_WARPS = 4
 
 
 @triton.jit
@@ -73,9 +77,9 @@ def _after(h, vth, v_reset, RESET: tl.constexpr, DELAYED: tl.constexpr):
 
 
 @triton.jit
-def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr, iseq_ptr, T, N,
+def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr, iseq_ptr, h_ptr, T, N,
                 RESET: tl.constexpr, DELAYED: tl.constexpr, NO_LEAK: tl.constexpr, CUBA: tl.constexpr,
-                RECORD: tl.constexpr, BLOCK_N: tl.constexpr):
+                RECORD: tl.constexpr, SAVE_H: tl.constexpr, BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
@@ -95,6 +99,8 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
             cur = syn_decay * cur + gain_syn * inp
             inp = cur
         h = _charge(v, inp, decay, leak, gain, vth, v_reset, RESET, DELAYED, NO_LEAK)
+        if SAVE_H:
+            tl.store(h_ptr + row, h, mask=mask)
         fired = (h - vth) >= 0.0
         tl.store(out_ptr + row, fired.to(h.dtype), mask=mask)
         v = _after(h, vth, v_reset, RESET, DELAYED)
@@ -111,7 +117,8 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
 def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_ptr, gv0_ptr, gi0_ptr,
                  h_ptr, cur_ptr, partial_ptr, T, N,
                  RESET: tl.constexpr, DELAYED: tl.constexpr, DETACH: tl.constexpr, NO_LEAK: tl.constexpr,
-                 CUBA: tl.constexpr, SURROGATE: tl.constexpr, BLOCK_N: tl.constexpr):
+                 CUBA: tl.constexpr, SURROGATE: tl.constexpr, HAVE_H: tl.constexpr, SCALAR_GRADS: tl.constexpr,
+                 BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
@@ -129,16 +136,19 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     v = v0
     cur = i0
     row = offs.to(tl.int64)
-    for _ in range(T):  # recompute the charged membrane (and the current) of this block
-        inp = tl.load(x_ptr + row, mask=mask, other=0.0)
-        if CUBA:
-            cur = syn_decay * cur + gain_syn * inp
-            inp = cur
-            tl.store(cur_ptr + row, cur, mask=mask)
-        h = _charge(v, inp, decay, leak, gain, vth, v_reset, RESET, DELAYED, NO_LEAK)
-        tl.store(h_ptr + row, h, mask=mask)
-        v = _after(h, vth, v_reset, RESET, DELAYED)
-        row += N
+    if HAVE_H:  # the forward kept the charged membrane
+        row += N * T
+    else:
+        for _ in range(T):  # recompute the charged membrane (and the current) of this block
+            inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+            if CUBA:
+                cur = syn_decay * cur + gain_syn * inp
+                inp = cur
+                tl.store(cur_ptr + row, cur, mask=mask)
+            h = _charge(v, inp, decay, leak, gain, vth, v_reset, RESET, DELAYED, NO_LEAK)
+            tl.store(h_ptr + row, h, mask=mask)
+            v = _after(h, vth, v_reset, RESET, DELAYED)
+            row += N
     gv = tl.load(gvt_ptr + offs, mask=mask, other=0.0)
     gi = tl.load(git_ptr + offs, mask=mask, other=0.0)
     zero = tl.zeros_like(gv)
@@ -190,15 +200,16 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
                 gs = go + gv * dv_ds
             gh = gs * d + gv * dv_dh
             g_th = -gs * d + gv * dv_dth
-        if CUBA:
-            inp = tl.load(cur_ptr + row, mask=mask, other=0.0)
-        else:
-            inp = tl.load(x_ptr + row, mask=mask, other=0.0)
-        acc_vth += g_th
-        acc_gain += gh * inp
-        if not NO_LEAK:
-            acc_decay += gh * vdec
-            acc_leak += gh
+        if SCALAR_GRADS:
+            if CUBA:
+                inp = tl.load(cur_ptr + row, mask=mask, other=0.0)
+            else:
+                inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+            acc_vth += g_th
+            acc_gain += gh * inp
+            if not NO_LEAK:
+                acc_decay += gh * vdec
+                acc_leak += gh
         dh_dv = decay
         if NO_LEAK:
             dh_dv = 1.0 + 0.0 * decay
@@ -208,25 +219,27 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
             gv = gh * dh_dv
         if CUBA:
             gcur = gh * gain + gi
-            if t > 0:
-                prev_i = tl.load(cur_ptr + row - N, mask=mask, other=0.0)
-            else:
-                prev_i = i0
-            acc_sdecay += gcur * prev_i
-            acc_gsyn += gcur * tl.load(x_ptr + row, mask=mask, other=0.0)
+            if SCALAR_GRADS:
+                if t > 0:
+                    prev_i = tl.load(cur_ptr + row - N, mask=mask, other=0.0)
+                else:
+                    prev_i = i0
+                acc_sdecay += gcur * prev_i
+                acc_gsyn += gcur * tl.load(x_ptr + row, mask=mask, other=0.0)
             tl.store(gx_ptr + row, gcur * gain_syn, mask=mask)
             gi = gcur * syn_decay
         else:
             tl.store(gx_ptr + row, gh * gain, mask=mask)
     tl.store(gv0_ptr + offs, gv, mask=mask)
     tl.store(gi0_ptr + offs, gi, mask=mask)
-    base = partial_ptr + pid * 6
-    tl.store(base + 0, tl.sum(tl.where(mask, acc_decay, zero), axis=0))
-    tl.store(base + 1, tl.sum(tl.where(mask, acc_leak, zero), axis=0))
-    tl.store(base + 2, tl.sum(tl.where(mask, acc_gain, zero), axis=0))
-    tl.store(base + 3, tl.sum(tl.where(mask, acc_vth, zero), axis=0))
-    tl.store(base + 4, tl.sum(tl.where(mask, acc_sdecay, zero), axis=0))
-    tl.store(base + 5, tl.sum(tl.where(mask, acc_gsyn, zero), axis=0))
+    if SCALAR_GRADS:
+        base = partial_ptr + pid * 6
+        tl.store(base + 0, tl.sum(tl.where(mask, acc_decay, zero), axis=0))
+        tl.store(base + 1, tl.sum(tl.where(mask, acc_leak, zero), axis=0))
+        tl.store(base + 2, tl.sum(tl.where(mask, acc_gain, zero), axis=0))
+        tl.store(base + 3, tl.sum(tl.where(mask, acc_vth, zero), axis=0))
+        tl.store(base + 4, tl.sum(tl.where(mask, acc_sdecay, zero), axis=0))
+        tl.store(base + 5, tl.sum(tl.where(mask, acc_gsyn, zero), axis=0))
 
 
 def grid(n: int) -> tuple[int]:

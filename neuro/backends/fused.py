@@ -40,7 +40,16 @@ import torch
 from torch import Tensor
 
 from neuro.backends import Impl
-from neuro.backends._spec import KernelSpec, Unsupported, alif_spec, check_tensors, cuba_spec, if_spec, lif_spec
+from neuro.backends._spec import (
+    KernelSpec,
+    Unsupported,
+    alif_spec,
+    check_tensors,
+    cuba_spec,
+    if_spec,
+    lif_spec,
+    spec_for,
+)
 from neuro.neurons.alif import alif_step
 from neuro.neurons.cuba_lif import cuba_lif_step
 from neuro.neurons.if_ import if_step
@@ -69,7 +78,7 @@ def why_not(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: Name
         return f"no fused kernel for step function {getattr(step, '__name__', step)!r}"
     try:
         check_tensors(x, state, "cpu")
-        make(params, x.dtype)
+        spec_for(make, params, x.dtype)
     except Unsupported as exc:
         return str(exc)
     return None
@@ -82,7 +91,7 @@ def _supports(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: Na
 def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple, record: bool = False
         ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
     """The backend operation for every neuron in the table above (dispatch on ``step``)."""
-    spec = _spec_of(step)(params, x.dtype)
+    spec = spec_for(_spec_of(step), params, x.dtype)
     if step is alif_step:
         from neuro.backends._fused_alif import run_alif
 
@@ -151,7 +160,7 @@ def spiking_linear(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Te
     ``recompute``), or ``None`` when ``x`` is denser than ``max_density``."""
     from neuro.backends._fused_spiking import spiking_linear as run_fused
 
-    return run_fused(_spec_of(step)(params, x.dtype), x, weight, bias, state, max_density, recompute)
+    return run_fused(spec_for(_spec_of(step), params, x.dtype), x, weight, bias, state, max_density, recompute)
 
 
 _NEURON = Impl(run, _supports)

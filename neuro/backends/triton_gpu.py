@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -26,7 +27,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import Impl, current
-from neuro.backends._spec import KernelSpec, Unsupported, check_tensors, cuba_spec, if_spec, lif_spec
+from neuro.backends._spec import KernelSpec, Unsupported, check_tensors, cuba_spec, if_spec, lif_spec, spec_for
 
 __all__ = ["OPS", "availability", "interpreting", "why_not"]
 
@@ -47,12 +48,17 @@ def availability() -> str | None:
     return None
 
 
-def _spec_of(step: Callable[..., Any]) -> Callable[[Any, torch.dtype], KernelSpec] | None:
+@functools.cache
+def _specs() -> dict[Callable[..., Any], Callable[[Any, torch.dtype], KernelSpec]]:
     from neuro.neurons.cuba_lif import cuba_lif_step
     from neuro.neurons.if_ import if_step
     from neuro.neurons.lif import lif_step
 
-    return {lif_step: lif_spec, if_step: if_spec, cuba_lif_step: cuba_spec}.get(step)
+    return {lif_step: lif_spec, if_step: if_spec, cuba_lif_step: cuba_spec}
+
+
+def _spec_of(step: Callable[..., Any]) -> Callable[[Any, torch.dtype], KernelSpec] | None:
+    return _specs().get(step)
 
 
 def why_not(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple) -> str | None:
@@ -67,7 +73,7 @@ def why_not(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: Name
         device = "cpu"
     try:
         check_tensors(x, state, device)
-        make(params, x.dtype)
+        spec_for(make, params, x.dtype)
     except Unsupported as exc:
         return str(exc)
     return None
@@ -78,7 +84,7 @@ def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTup
     """The backend operation of every LIF-family neuron (dispatch on ``step``)."""
     from neuro.backends._triton_glue import run_lif_family
 
-    return run_lif_family(_spec_of(step)(params, x.dtype), x, state, record)
+    return run_lif_family(spec_for(_spec_of(step), params, x.dtype), x, state, record)
 
 
 _NEURON = Impl(run, lambda *args: why_not(*args) is None)

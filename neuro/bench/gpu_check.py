@@ -5,6 +5,8 @@
 2. W1, W3 (forward, forward + backward) and W5 on the GPU: neuro (automatic backend: Triton for the
    neurons) against SpikingJelly (its own CUDA/Triton backends, chosen automatically) and plain
    torch, spikes verified first, medians of round-robin repeats with CUDA synchronisation.
+3. A training step of the 15.1M Meta-SpikeFormer (224x224, T=4, B=16) against the same model with
+   SpikingJelly's LIF nodes (:mod:`neuro.bench.meta`), spikes verified first, with peak GPU memory.
 
 Prints each line as it goes and returns a JSON-able report naming the card.
 """
@@ -45,29 +47,40 @@ def _modules() -> list[tuple[str, Callable[[], torch.nn.Module]]]:
     return cases
 
 
-def _check_triton(log: Callable[[str], None], device: str, shape: tuple[int, ...]) -> dict[str, str]:
+def _agree(make: Callable[[], torch.nn.Module], device: str, dtype: torch.dtype, shape: tuple[int, ...],
+           tol: dict[str, float]) -> bool:
+    """Spikes bit-identical and every gradient close between the reference and the Triton backend."""
     from neuro import backends
+
+    module = make().to(device, dtype)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(shape, generator=g, device=device, dtype=dtype) * 1.5 + 0.8
+    outs = {}
+    for backend in ("reference", "triton"):
+        xx = x.clone().requires_grad_()
+        with backends.use(backend, strict=backend == "triton"):
+            out, state = module(xx)
+        w = torch.linspace(-1, 1, out.numel(), device=device, dtype=dtype).view_as(out)
+        loss = (out * w).sum() + sum(f.sum() * 0.3 for f in state)
+        params = [p for p in module.parameters() if p.requires_grad]
+        outs[backend] = (out.detach(), torch.autograd.grad(loss, [xx, *params]))
+    (o_ref, g_ref), (o_tri, g_tri) = outs["reference"], outs["triton"]
+    return torch.equal(o_ref, o_tri) and all(torch.allclose(a, b, **tol) for a, b in zip(g_ref, g_tri, strict=True))
+
+
+def _check_triton(log: Callable[[str], None], device: str, shape: tuple[int, ...]) -> dict[str, str]:
 
     results = {}
     for dtype in (torch.float32, torch.float64):
         tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-4}
         for name, make in _modules():
-            module = make().to(device, dtype)
-            g = torch.Generator(device=device).manual_seed(0)
-            x = torch.randn(shape, generator=g, device=device, dtype=dtype) * 1.5 + 0.8
-            outs = {}
-            for backend in ("reference", "triton"):
-                xx = x.clone().requires_grad_()
-                with backends.use(backend, strict=backend == "triton"):
-                    out, state = module(xx)
-                w = torch.linspace(-1, 1, out.numel(), device=device, dtype=dtype).view_as(out)
-                loss = (out * w).sum() + sum(f.sum() * 0.3 for f in state)
-                params = [p for p in module.parameters() if p.requires_grad]
-                outs[backend] = (out.detach(), torch.autograd.grad(loss, [xx, *params]))
-            (o_ref, g_ref), (o_tri, g_tri) = outs["reference"], outs["triton"]
-            ok = torch.equal(o_ref, o_tri) and all(torch.allclose(a, b, **tol) for a, b in zip(g_ref, g_tri,
-                                                                                                  strict=True))
             key = f"{name} {str(dtype).replace('torch.', '')}"
+            try:
+                ok = _agree(make, device, dtype, shape, tol)
+            except Exception as exc:  # a kernel that fails to build here is a finding, not the end of the check
+                results[key] = f"ERROR {type(exc).__name__}: {exc}"
+                log(f"  ERROR {key}: {type(exc).__name__}: {exc}")
+                continue
             results[key] = "pass" if ok else "FAIL"
             log(f"  {'pass' if ok else 'FAIL'}  {key}")
     return results
@@ -80,9 +93,7 @@ def gpu_check(size: str = "full", repeats: int = 10, log: Callable[[str], None] 
     ``device="cpu"`` is a dry run of the same code for tests (Triton's interpreter must be on).
     """
     from neuro import backends
-    from neuro.bench import WORKLOADS
-    from neuro.bench.harness import spike_mismatches, stats, time_interleaved
-    from neuro.bench.peers import available, versions
+    from neuro.bench.peers import versions
 
     if device == "cuda" and not torch.cuda.is_available():
         log("no CUDA device: nothing to check")
@@ -97,20 +108,92 @@ def gpu_check(size: str = "full", repeats: int = 10, log: Callable[[str], None] 
             "triton"] == "available" else {"skipped": report["backends"]["triton"]}
     log(f"correctness checks took {time.perf_counter() - t0:.0f} s")
     for name in ("W1", "W3-fwd", "W3-train", "W5"):
-        spec = WORKLOADS[name]
-        impls = [i for i in ("neuro", "spikingjelly", "torch") if i in available() and i in spec.impls]
-        sz = spec.sizes[size]
-        cases = {i: spec.build(i, sz, torch.float32, device=device, **spec.kwargs) for i in impls}
-        ref = cases["neuro"].spikes()
-        mism = {i: list(spike_mismatches(ref, c.spikes())) for i, c in cases.items()}
-        samples = time_interleaved({i: c.step for i, c in cases.items()}, repeats, 2, device=device)
-        timing = {i: stats(s).__dict__ for i, s in samples.items()}
-        ratio = timing["neuro"]["median"] / timing["spikingjelly"]["median"] if "spikingjelly" in timing else None
-        report["timing"][name] = {"mismatch_float32": mism, "time_ms": timing, "neuro_over_spikingjelly": ratio}
-        line = ", ".join(f"{i} {t['median']:.2f} ms" for i, t in timing.items())
-        log(f"{name} on {card}: {line}; spikes differing vs neuro: {mism}"
-            + ("" if ratio is None else f"; neuro / SpikingJelly = {ratio:.3f}"))
-        del cases
+        report["timing"][name] = _guarded(log, name, lambda name=name: _workload(log, name, card, size, repeats,
+                                                                                 device))
         if device == "cuda":
             torch.cuda.empty_cache()
+    report["timing"]["meta-spikeformer"] = _guarded(log, "meta-spikeformer",
+                                                    lambda: _meta_step(log, card, size, repeats, device))
+    report["spikingjelly_cuda_implementation"] = _sj_selected()
+    log(f"SpikingJelly's LIF ran on: {report['spikingjelly_cuda_implementation']}")
     return report
+
+
+def _guarded(log: Callable[[str], None], label: str, part: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one timed part; an exception (a peer's kernel failing to build, say) is logged and reported
+    instead of ending the check, so one failure does not cost the rest of a short GPU session."""
+    try:
+        return part()
+    except Exception as exc:
+        log(f"{label}: ERROR {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _workload(log: Callable[[str], None], name: str, card: str, size: str, repeats: int, device: str
+              ) -> dict[str, Any]:
+    """Part 2 for one workload: spikes verified, then round-robin timing of neuro, SpikingJelly and torch."""
+    from neuro.bench import WORKLOADS
+    from neuro.bench.harness import spike_mismatches, stats, time_interleaved
+    from neuro.bench.peers import available
+
+    spec = WORKLOADS[name]
+    impls = [i for i in ("neuro", "spikingjelly", "torch") if i in available() and i in spec.impls]
+    sz = spec.sizes[size]
+    cases = {i: spec.build(i, sz, torch.float32, device=device, **spec.kwargs) for i in impls}
+    ref = cases["neuro"].spikes()
+    mism = {i: list(spike_mismatches(ref, c.spikes())) for i, c in cases.items()}
+    samples = time_interleaved({i: c.step for i, c in cases.items()}, repeats, 2, device=device)
+    timing = {i: stats(s).__dict__ for i, s in samples.items()}
+    ratio = timing["neuro"]["median"] / timing["spikingjelly"]["median"] if "spikingjelly" in timing else None
+    line = ", ".join(f"{i} {t['median']:.2f} ms" for i, t in timing.items())
+    log(f"{name} on {card}: {line}; spikes differing vs neuro: {mism}"
+        + ("" if ratio is None else f"; neuro / SpikingJelly = {ratio:.3f}"))
+    return {"mismatch_float32": mism, "time_ms": timing, "neuro_over_spikingjelly": ratio}
+
+
+def _meta_step(log: Callable[[str], None], card: str, size: str, repeats: int, device: str) -> dict[str, Any]:
+    """Part 3: the Meta-SpikeFormer training step, neuro against the SpikingJelly-built model."""
+    from neuro.bench.harness import spike_mismatches, stats, time_interleaved
+    from neuro.bench.meta import SIZES, meta_step, neuron_mismatches
+    from neuro.bench.peers import available
+
+    if "spikingjelly" not in available():
+        log("meta-spikeformer: SpikingJelly is not installed, skipped")
+        return {"skipped": "spikingjelly not installed"}
+    sz = SIZES[size]
+    cases = {i: meta_step(i, sz, torch.float32, device=device) for i in ("neuro", "spikingjelly")}
+    ref = cases["neuro"].spikes()
+    mism = {i: list(spike_mismatches(ref, c.spikes())) for i, c in cases.items()}
+    per_neuron = list(neuron_mismatches(sz, torch.float32, device=device))
+    peak = {}
+    for i, c in cases.items():  # one step each (also the warm-up), peak memory of that step
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        c.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+            peak[i] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    samples = time_interleaved({i: c.step for i, c in cases.items()}, repeats, 1, device=device)
+    timing = {i: stats(s).__dict__ for i, s in samples.items()}
+    ratio = timing["neuro"]["median"] / timing["spikingjelly"]["median"]
+    log(f"Meta-SpikeFormer training step ({sz}) on {card}: "
+        + ", ".join(f"{i} {t['median']:.1f} ms" + (f" (peak {peak[i]:.0f} MiB)" if i in peak else "")
+                    for i, t in timing.items())
+        + f"; spikes differing vs neuro, whole network: {mism}, each neuron on the same input: {per_neuron}"
+        + f"; neuro / SpikingJelly = {ratio:.3f}")
+    return {"size": {k: str(v) for k, v in sz.items()}, "mismatch_float32": mism,
+            "mismatch_per_neuron_float32": per_neuron, "time_ms": timing, "peak_step_mib": peak,
+            "neuro_over_spikingjelly": ratio}
+
+
+def _sj_selected() -> str:
+    """Which implementation SpikingJelly's LIF chose on the GPU (its native CUDA, Triton or torch)."""
+    try:
+        from spikingjelly._ops.lif import _selection
+
+        chosen = getattr(_selection, "_selections", {})
+        return ", ".join(f"cuda:{k} {getattr(v, 'name', v)}" for k, v in chosen.items()) or "none selected"
+    except Exception as exc:  # an internal of SpikingJelly: report, never fail the check on it
+        return f"unknown ({type(exc).__name__}: {exc})"

@@ -49,6 +49,48 @@ def test_surrogates(surrogate):
     assert_same(LIF(tau_mem=3e-3, surrogate=surrogate, learn_threshold=True).double(), _x(), "triton")
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_constant_neurons_save_the_membrane(dtype):
+    """No scalar needs a gradient: the forward keeps ``h`` and the backward reads neither the input nor a
+    recompute (the papers' transformer neuron; a constant CubaLIF still recomputes)."""
+    from neuro.layers.neuron_setting import NeuronSetting
+
+    assert_same(NeuronSetting().lif(), _x(dtype=dtype), "triton")
+    assert_same(NeuronSetting().attn_lif(), _x(dtype=dtype), "triton")
+    assert_same(LIF(tau_mem=3e-3, reset=resolve_reset({"name": "subtract", "delayed": True})).to(dtype),
+                _x(dtype=dtype), "triton")
+    assert_same(CubaLIF(tau_syn=4e-3, tau_mem=5e-3).to(dtype), _x(dtype=dtype), "triton")
+
+
+def test_scalar_gradient_without_an_input_gradient():
+    """Only the threshold needs a gradient: the input is kept for the scalar sums though it gets none."""
+    lif = LIF(tau_mem=4e-3, learn_threshold=True).double()
+    x = _x()
+    grads = {}
+    for backend in ("reference", "triton"):
+        with backends.use(backend, strict=True):
+            out, _ = lif(x)
+        grads[backend] = torch.autograd.grad((out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype)
+                                              .view_as(out)).sum(), lif.v_threshold)[0]
+    torch.testing.assert_close(grads["triton"], grads["reference"], rtol=1e-9, atol=1e-9)
+
+
+def test_constant_vectors_are_cached_and_stacked_alike():
+    from neuro.backends import _triton_glue as glue
+    from neuro.backends._spec import lif_scalars, lif_spec
+
+    lif = LIF(tau_mem=3e-3, learn_threshold=True).double()
+    x = _x()
+    spec = lif_spec(lif.params(), x.dtype)
+    scalars = lif_scalars(spec, x)
+    first = glue._constants(spec, scalars, x)
+    assert glue._constants(spec, scalars, x) is first  # no new host-to-device copy per call
+    values = (*scalars[:4], spec.consts["v_reset"], *scalars[4:], *first[-2:].tolist())
+    torch.testing.assert_close(glue._stacked(values, x), first, rtol=0, atol=0)
+    meta = glue._stacked((*(torch.zeros((), device="meta"),) * 4, 0.0, 0.0, 0.0, 1.0, 2.0), x.to("meta"))
+    assert meta.shape == (9,) and meta.device.type == "meta"
+
+
 def test_float32_and_a_partial_block():
     assert_same(LIF(tau_mem=2e-3, decay_input=False, detach_reset=True), _x((9, 300), torch.float32), "triton")
 
@@ -85,6 +127,6 @@ def test_gpu_check_script_dry_run_on_cpu():
 
     report = gpu_check(size="tiny", repeats=1, log=lambda _: None, device="cpu")
     assert report["triton_vs_reference"] and set(report["triton_vs_reference"].values()) == {"pass"}
-    assert set(report["timing"]) == {"W1", "W3-fwd", "W3-train", "W5"}
+    assert set(report["timing"]) == {"W1", "W3-fwd", "W3-train", "W5", "meta-spikeformer"}
     for row in report["timing"].values():
-        assert all(d == 0 for d, _ in row["mismatch_float32"].values())
+        assert all(d == 0 and n > 0 for d, n in row["mismatch_float32"].values())
