@@ -9,8 +9,9 @@
   linear layers over ``C`` and ``BatchNorm2d`` over ``(T*B, C, H, W)`` is ``BatchNorm1d`` over
   ``(T*B*N, C)``. neuro's version uses :class:`neuro.LIF` (fused kernels) and
   :class:`~neuro.layers.EventLinear` (every linear input here is a spike tensor); the plain-torch
-  version uses ``nn.Linear`` and a hand-written LIF loop. neuro's SDSA block from the model zoo is
-  not on this branch yet; this one is built from neuro's LIF and torch ops with the same maths.
+  version uses ``nn.Linear`` and a hand-written LIF loop. This standalone block (not the model zoo's
+  :mod:`neuro.layers.spike_attention`) keeps the token-major neuro and torch versions identical but for
+  their neurons and linear layers; :mod:`neuro.bench.meta` times the model zoo's Meta-SpikeFormer.
 
 SDSA-V1: ``kv = LIF_0.5(sum_tokens(k * v))`` per channel, ``x = q * kv``, then projection, with
 membrane shortcuts (residual adds of the un-spiked stream) around attention and MLP.

@@ -1,0 +1,105 @@
+"""GPU-only diagnostics behind the README's GPU paragraph (needs CUDA; ~1 minute on an H200).
+
+1. Host-device synchronisations in one neuro Meta-SpikeFormer training step (``torch.cuda.set_sync_debug_mode``).
+2. Where the GPU time of that step goes, neuro against the SpikingJelly-built model (torch profiler, CUDA time).
+3. ``--sweep``: the Triton LIF kernels' (BLOCK, warps) pairs on W3-like and Meta-SpikeFormer-like shapes.
+
+Usage: ``PYTHONPATH=. python experiments/gpu_tuning.py [--sweep]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from neuro import backends
+from neuro.backends import _triton_lif as tk
+from neuro.bench.meta import SIZES, meta_step
+from neuro.layers.neuron_setting import NeuronSetting
+
+
+def syncs() -> None:
+    case = meta_step("neuro", {**SIZES["full"], "B": 2}, device="cuda")
+    case.step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        case.step()
+    torch.cuda.set_sync_debug_mode(0)
+    print("synchronising calls in one neuro step:", sum("synchroniz" in str(w.message) for w in caught))
+
+
+def gpu_time() -> None:
+    for impl in ("neuro", "spikingjelly"):
+        case = meta_step(impl, SIZES["full"], device="cuda")
+        case.step()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            case.step()
+            torch.cuda.synchronize()
+        events = prof.key_averages()
+        total = sum(e.self_device_time_total for e in events) / 1e3
+        print(f"--- {impl}: GPU time {total:.1f} ms per step")
+        for e in sorted(events, key=lambda e: -e.self_device_time_total)[:8]:
+            print(f"{e.self_device_time_total / 1e3:8.2f} ms {e.count:5d}x {e.key[:90]}")
+        del case
+        torch.cuda.empty_cache()
+
+
+def _median_ms(fn, reps: int = 15) -> float:
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    out = []
+    for _ in range(5):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(reps):
+            fn()
+        b.record()
+        torch.cuda.synchronize()
+        out.append(a.elapsed_time(b) / reps)
+    return sorted(out)[2]
+
+
+def sweep() -> None:
+    lif = NeuronSetting().lif().cuda()
+    g = torch.Generator(device="cuda").manual_seed(0)
+    shapes = {"T64xN1M": (64, 1 << 20), "T4xN6.4M": (4, 16 * 32 * 112 * 112), "T4xN1.1M": (4, 16 * 360 * 196)}
+    data = {k: torch.rand(s, generator=g, device="cuda") * 1.2 + 0.3 for k, s in shapes.items()}
+    saved = tk.BLOCK, tk.NUM_WARPS
+    rows = {}
+    with backends.use("triton", strict=True):
+        for block, warps in [(256, 4), (256, 2), (128, 4), (512, 4), (512, 8), (1024, 4), (1024, 8), (2048, 8)]:
+            tk.BLOCK, tk.NUM_WARPS = block, warps
+            row = {}
+            for k, x in data.items():
+                with torch.no_grad():
+                    row[k + " fwd"] = _median_ms(lambda x=x: lif(x))
+                xg, grad = x.clone().requires_grad_(), torch.rand_like(x) - 0.5
+                row[k + " train"] = _median_ms(lambda xg=xg, grad=grad: lif(xg)[0].backward(grad))
+            rows[(block, warps)] = row
+            print(f"BLOCK {block} warps {warps}: " + ", ".join(f"{k} {v:.3f} ms" for k, v in row.items()))
+    tk.BLOCK, tk.NUM_WARPS = saved
+    base = rows[(256, 4)]
+    print("mean time relative to 256/4:", {f"{b}/{w}": round(sum(r[k] / base[k] for k in r) / len(r), 3)
+                                            for (b, w), r in rows.items()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", action="store_true", help="also sweep the Triton kernels' block sizes")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_tuning.py needs a CUDA GPU")
+    syncs()
+    gpu_time()
+    if args.sweep:
+        sweep()
+
+
+if __name__ == "__main__":
+    main()
