@@ -34,9 +34,9 @@ from torch import Tensor
 from neuro.core.reset import HardReset, NoReset, ResetRule, SubtractReset
 from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, Surrogate, Triangle
 
-__all__ = ["LIF_SCALARS", "RESET_CODES", "KernelSpec", "SequenceLayout", "Unsupported", "alif_spec", "check_tensors",
-           "cuba_spec", "if_spec", "incoming", "lif_scalars", "lif_spec", "run_sequence", "scalar_grads",
-           "spec_for", "surrogate_code", "surrogate_constants"]
+__all__ = ["HALF", "LIF_SCALARS", "RESET_CODES", "KernelSpec", "SequenceLayout", "Unsupported", "alif_spec",
+           "check_tensors", "compute_dtype", "cuba_spec", "if_spec", "incoming", "lif_scalars", "lif_spec",
+           "run_sequence", "scalar_grads", "spec_for", "surrogate_code", "surrogate_constants"]
 
 #: Reset rule class -> kernel code.
 RESET_CODES: dict[type[ResetRule], int] = {HardReset: 0, SubtractReset: 1, NoReset: 2}
@@ -177,6 +177,15 @@ def alif_spec(p: Any, dtype: torch.dtype) -> KernelSpec:
     scalars = {**_membrane(p, dtype), "adapt_decay": adapt_decay}
     consts = {"v_reset": _number("v_reset", p.v_reset), "beta_adapt": _number("beta_adapt", p.beta_adapt)}
     return KernelSpec(**opts, scalars=scalars, consts=consts)
+
+
+#: Storage dtypes that the Triton kernels load into float32, compute in float32 and store back (mixed precision).
+HALF = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the Triton kernels compute in for inputs of ``dtype``: float32 for float16/bfloat16, else ``dtype``."""
+    return torch.float32 if dtype in HALF else dtype
 
 
 _LAST_SPEC: list[Any] = [None, None, None, None]  # make, params, dtype, spec

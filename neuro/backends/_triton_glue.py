@@ -1,7 +1,8 @@
 """Autograd glue of the Triton LIF-family kernels (:mod:`neuro.backends._triton_lif`).
 
-Saved for backward: the charged membrane of every step and the initial state, plus the input when a
-scalar (threshold, time constant) needs its gradient; CubaLIF saves the input and its backward
+Saved for backward: the charged membrane of every step (float32 for float16/bfloat16 inputs, which
+are computed in float32) and the initial state, plus the input when a scalar (threshold, time
+constant) needs its gradient; CubaLIF saves the input and its backward
 allocates ``(T, N)`` scratches for the recomputed membrane and synaptic current while it runs.
 
 Nothing here waits for the GPU: the kernels' constants are a cached device vector (or, when one of
@@ -18,7 +19,15 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _triton_lif as tk
-from neuro.backends._spec import KernelSpec, incoming, lif_scalars, run_sequence, scalar_grads, surrogate_constants
+from neuro.backends._spec import (
+    KernelSpec,
+    compute_dtype,
+    incoming,
+    lif_scalars,
+    run_sequence,
+    scalar_grads,
+    surrogate_constants,
+)
 
 __all__ = ["run_lif_family"]
 
@@ -64,7 +73,8 @@ class _LIFSequence(torch.autograd.Function):
     def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor | None, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
         i0 = torch.zeros_like(v0) if i0 is None else i0
-        c = _constants(spec, scalars, x)
+        cd = compute_dtype(x.dtype)
+        c = _constants(spec, scalars, x.new_empty(0, dtype=cd))
         flags = _flags(spec)
         t_len, n = x.shape
         out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
@@ -72,7 +82,7 @@ class _LIFSequence(torch.autograd.Function):
         i_seq = torch.empty_like(x) if record and flags["CUBA"] else x.new_empty(1)
         scalar_grads_wanted = any(ctx.needs_input_grad[5:])
         save_h = any(ctx.needs_input_grad) and not flags["CUBA"]
-        h = torch.empty_like(x) if save_h else x.new_empty(1)
+        h = torch.empty_like(x, dtype=cd) if save_h else x.new_empty(1, dtype=cd)
         tk.lif_forward[tk.grid(n)](x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, h, t_len, n, **flags,
                                    RECORD=record, SAVE_H=save_h, BLOCK_N=tk.BLOCK,
                                    num_warps=tk.NUM_WARPS)
@@ -89,22 +99,23 @@ class _LIFSequence(torch.autograd.Function):
         spec: KernelSpec = ctx.spec
         flags = _flags(spec)
         t_len, n = ctx.t_len, v0.numel()
+        cd = ctx.c.dtype
         like = torch.empty((t_len, n), dtype=v0.dtype, device=v0.device) if g_out is None else g_out
         g_out, g_v, g_i = incoming(g_out, like), incoming(g_v, v0), incoming(g_i, i0)
-        g_x, g_v0, g_i0 = torch.empty_like(g_out), torch.empty_like(v0), torch.empty_like(i0)
+        g_x, g_v0, g_i0 = torch.empty_like(g_out, dtype=v0.dtype), torch.empty_like(v0), torch.empty_like(i0)
         if h is None:
-            h = torch.empty_like(g_out)
+            h = torch.empty_like(g_out, dtype=cd)
         if x is None:
             x = v0.new_empty(1)  # neither the scalar gradients nor a recompute needs the input
-        cur = torch.empty_like(g_out) if flags["CUBA"] else v0.new_empty(1)
+        cur = torch.empty_like(g_out, dtype=cd) if flags["CUBA"] else v0.new_empty(1, dtype=cd)
         grid = tk.grid(n)
         need = ctx.needs_input_grad
         scalar_wanted = any(need[5:])
-        partial = torch.zeros(grid[0], 6, dtype=v0.dtype, device=v0.device) if scalar_wanted else v0.new_empty(1)
+        partial = torch.zeros(grid[0], 6, dtype=cd, device=v0.device) if scalar_wanted else v0.new_empty(1, dtype=cd)
         tk.lif_backward[grid](x, v0, i0, ctx.c, g_out, g_v, g_i, g_x, g_v0, g_i0, h, cur, partial, t_len, n,
                               **flags, DETACH=spec.detach, SURROGATE=spec.surrogate, HAVE_H=ctx.have_h,
                               SCALAR_GRADS=scalar_wanted, BLOCK_N=tk.BLOCK, num_warps=tk.NUM_WARPS)
-        g_scalars = scalar_grads(partial.sum(0), need[5:], v0.dtype) if scalar_wanted else (None,) * len(need[5:])
+        g_scalars = scalar_grads(partial.sum(0), need[5:], cd) if scalar_wanted else (None,) * len(need[5:])
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)
 

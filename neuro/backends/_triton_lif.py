@@ -3,8 +3,10 @@
 Same maths, layout and strategy as :mod:`neuro.backends._numba_lif`: one program per block of
 ``BLOCK`` neurons of a time-major ``(T, N)`` input with the time loop inside; options are
 ``tl.constexpr`` so each combination compiles to a branch-free kernel. Constants come from a
-tensor ``c`` in the input dtype (``decay, leak, gain, v_threshold, v_reset, syn_decay, gain_syn,
-k1, k2``; ``k1, k2`` are the surrogate's constants) so float64 runs in float64 throughout.
+tensor ``c`` in the compute dtype (``decay, leak, gain, v_threshold, v_reset, syn_decay, gain_syn,
+k1, k2``; ``k1, k2`` are the surrogate's constants): float64 runs in float64 throughout, float32 in
+float32, and float16/bfloat16 tensors (mixed-precision training) are loaded into float32, computed in
+float32 and stored back in their own dtype, the membrane kept for the backward in float32.
 
 The backward walks time backwards over the charged membrane ``h`` of every step: the forward writes
 it (``SAVE_H``) when a gradient will be needed (``(T, N)``, what SpikingJelly's CUDA kernels keep
@@ -77,6 +79,18 @@ def _after(h, vth, v_reset, RESET: tl.constexpr, DELAYED: tl.constexpr):
 
 
 @triton.jit
+def _ld(ptr, mask, like):
+    """Load as the compute dtype (that of ``like``: float32 for half-precision storage, else the input's own)."""
+    return tl.load(ptr, mask=mask, other=0.0).to(like.dtype)
+
+
+@triton.jit
+def _st(ptr, value, mask):
+    """Store in the buffer's own dtype (a float16/bfloat16 buffer gets the rounded float32 value)."""
+    tl.store(ptr, value.to(ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr, iseq_ptr, h_ptr, T, N,
                 RESET: tl.constexpr, DELAYED: tl.constexpr, NO_LEAK: tl.constexpr, CUBA: tl.constexpr,
                 RECORD: tl.constexpr, SAVE_H: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -90,27 +104,27 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
     v_reset = tl.load(c_ptr + 4)
     syn_decay = tl.load(c_ptr + 5)
     gain_syn = tl.load(c_ptr + 6)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    cur = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+    v = _ld(v0_ptr + offs, mask, decay)
+    cur = _ld(i0_ptr + offs, mask, decay)
     row = offs.to(tl.int64)  # advanced by N per step: 64-bit offsets, no T*N overflow
     for _ in range(T):
-        inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+        inp = _ld(x_ptr + row, mask, decay)
         if CUBA:
             cur = syn_decay * cur + gain_syn * inp
             inp = cur
         h = _charge(v, inp, decay, leak, gain, vth, v_reset, RESET, DELAYED, NO_LEAK)
         if SAVE_H:
-            tl.store(h_ptr + row, h, mask=mask)
+            _st(h_ptr + row, h, mask)
         fired = (h - vth) >= 0.0
-        tl.store(out_ptr + row, fired.to(h.dtype), mask=mask)
+        _st(out_ptr + row, fired.to(h.dtype), mask)
         v = _after(h, vth, v_reset, RESET, DELAYED)
         if RECORD:
-            tl.store(vseq_ptr + row, v, mask=mask)
+            _st(vseq_ptr + row, v, mask)
             if CUBA:
-                tl.store(iseq_ptr + row, cur, mask=mask)
+                _st(iseq_ptr + row, cur, mask)
         row += N
-    tl.store(vt_ptr + offs, v, mask=mask)
-    tl.store(it_ptr + offs, cur, mask=mask)
+    _st(vt_ptr + offs, v, mask)
+    _st(it_ptr + offs, cur, mask)
 
 
 @triton.jit
@@ -131,8 +145,8 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     gain_syn = tl.load(c_ptr + 6)
     k1 = tl.load(c_ptr + 7)
     k2 = tl.load(c_ptr + 8)
-    v0 = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    i0 = tl.load(i0_ptr + offs, mask=mask, other=0.0)
+    v0 = _ld(v0_ptr + offs, mask, decay)
+    i0 = _ld(i0_ptr + offs, mask, decay)
     v = v0
     cur = i0
     row = offs.to(tl.int64)
@@ -140,17 +154,17 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
         row += N * T
     else:
         for _ in range(T):  # recompute the charged membrane (and the current) of this block
-            inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+            inp = _ld(x_ptr + row, mask, decay)
             if CUBA:
                 cur = syn_decay * cur + gain_syn * inp
                 inp = cur
-                tl.store(cur_ptr + row, cur, mask=mask)
+                _st(cur_ptr + row, cur, mask)
             h = _charge(v, inp, decay, leak, gain, vth, v_reset, RESET, DELAYED, NO_LEAK)
-            tl.store(h_ptr + row, h, mask=mask)
+            _st(h_ptr + row, h, mask)
             v = _after(h, vth, v_reset, RESET, DELAYED)
             row += N
-    gv = tl.load(gvt_ptr + offs, mask=mask, other=0.0)
-    gi = tl.load(git_ptr + offs, mask=mask, other=0.0)
+    gv = _ld(gvt_ptr + offs, mask, decay)
+    gi = _ld(git_ptr + offs, mask, decay)
     zero = tl.zeros_like(gv)
     acc_decay = zero
     acc_leak = zero
@@ -161,9 +175,9 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     for k in range(T):
         t = T - 1 - k
         row -= N
-        h = tl.load(h_ptr + row, mask=mask, other=0.0)
+        h = _ld(h_ptr + row, mask, decay)
         if t > 0:
-            state = _after(tl.load(h_ptr + row - N, mask=mask, other=0.0), vth, v_reset, RESET, DELAYED)
+            state = _after(_ld(h_ptr + row - N, mask, decay), vth, v_reset, RESET, DELAYED)
         else:
             state = v0
         if DELAYED:
@@ -175,7 +189,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
             vdec = tl.where(fired_prev, v_reset + zero, state)
         z = h - vth
         d = _surrogate(z, k1, k2, SURROGATE)
-        go = tl.load(gout_ptr + row, mask=mask, other=0.0)
+        go = _ld(gout_ptr + row, mask, decay)
         if DELAYED:
             gh = go * d + gv
             g_th = -go * d
@@ -202,9 +216,9 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
             g_th = -gs * d + gv * dv_dth
         if SCALAR_GRADS:
             if CUBA:
-                inp = tl.load(cur_ptr + row, mask=mask, other=0.0)
+                inp = _ld(cur_ptr + row, mask, decay)
             else:
-                inp = tl.load(x_ptr + row, mask=mask, other=0.0)
+                inp = _ld(x_ptr + row, mask, decay)
             acc_vth += g_th
             acc_gain += gh * inp
             if not NO_LEAK:
@@ -221,17 +235,17 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
             gcur = gh * gain + gi
             if SCALAR_GRADS:
                 if t > 0:
-                    prev_i = tl.load(cur_ptr + row - N, mask=mask, other=0.0)
+                    prev_i = _ld(cur_ptr + row - N, mask, decay)
                 else:
                     prev_i = i0
                 acc_sdecay += gcur * prev_i
-                acc_gsyn += gcur * tl.load(x_ptr + row, mask=mask, other=0.0)
-            tl.store(gx_ptr + row, gcur * gain_syn, mask=mask)
+                acc_gsyn += gcur * _ld(x_ptr + row, mask, decay)
+            _st(gx_ptr + row, gcur * gain_syn, mask)
             gi = gcur * syn_decay
         else:
-            tl.store(gx_ptr + row, gh * gain, mask=mask)
-    tl.store(gv0_ptr + offs, gv, mask=mask)
-    tl.store(gi0_ptr + offs, gi, mask=mask)
+            _st(gx_ptr + row, gh * gain, mask)
+    _st(gv0_ptr + offs, gv, mask)
+    _st(gi0_ptr + offs, gi, mask)
     if SCALAR_GRADS:
         base = partial_ptr + pid * 6
         tl.store(base + 0, tl.sum(tl.where(mask, acc_decay, zero), axis=0))

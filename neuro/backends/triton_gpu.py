@@ -27,7 +27,17 @@ import torch
 from torch import Tensor
 
 from neuro.backends import Impl, current
-from neuro.backends._spec import KernelSpec, Unsupported, check_tensors, cuba_spec, if_spec, lif_spec, spec_for
+from neuro.backends._spec import (
+    HALF,
+    KernelSpec,
+    Unsupported,
+    check_tensors,
+    compute_dtype,
+    cuba_spec,
+    if_spec,
+    lif_spec,
+    spec_for,
+)
 
 __all__ = ["OPS", "availability", "interpreting", "why_not"]
 
@@ -72,8 +82,8 @@ def why_not(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: Name
             return "CPU inputs run on the Triton interpreter only when the triton backend is selected explicitly"
         device = "cpu"
     try:
-        check_tensors(x, state, device)
-        spec_for(make, params, x.dtype)
+        check_tensors(x, state, device, (torch.float32, torch.float64, *HALF))
+        spec_for(make, params, compute_dtype(x.dtype))
     except Unsupported as exc:
         return str(exc)
     return None
@@ -84,7 +94,7 @@ def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTup
     """The backend operation of every LIF-family neuron (dispatch on ``step``)."""
     from neuro.backends._triton_glue import run_lif_family
 
-    return run_lif_family(spec_for(_spec_of(step), params, x.dtype), x, state, record)
+    return run_lif_family(spec_for(_spec_of(step), params, compute_dtype(x.dtype)), x, state, record)
 
 
 _NEURON = Impl(run, lambda *args: why_not(*args) is None)

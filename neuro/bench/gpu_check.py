@@ -1,7 +1,8 @@
 """``neuro bench --gpu-check``: the few-minute check to run when a CUDA GPU is available.
 
 1. The Triton backend against the reference on the GPU: every LIF-family option set, float32 and
-   float64, spikes bit-identical and every gradient close (same checks as the CPU tests).
+   float64, spikes bit-identical and every gradient close (same checks as the CPU tests); float16 and
+   bfloat16 inputs against the float32 reference (the kernels compute them in float32).
 2. W1, W3 (forward, forward + backward) and W5 on the GPU: neuro (automatic backend: Triton for the
    neurons) against SpikingJelly (its own CUDA/Triton backends, chosen automatically) and plain
    torch, spikes verified first, medians of round-robin repeats with CUDA synchronisation.
@@ -49,30 +50,45 @@ def _modules() -> list[tuple[str, Callable[[], torch.nn.Module]]]:
 
 def _agree(make: Callable[[], torch.nn.Module], device: str, dtype: torch.dtype, shape: tuple[int, ...],
            tol: dict[str, float]) -> bool:
-    """Spikes bit-identical and every gradient close between the reference and the Triton backend."""
+    """Spikes bit-identical and every gradient close between the reference and the Triton backend.
+
+    float16/bfloat16 inputs (mixed precision: float32 parameters) are compared with the float32 reference on the
+    same values: the kernels compute in float32, so the spikes must match and the input gradient must equal the
+    reference's rounded to ``dtype`` (within ``tol``); the parameters' gradients within float32 tolerance.
+    """
     from neuro import backends
 
-    module = make().to(device, dtype)
+    half = dtype in (torch.float16, torch.bfloat16)
+    module = make().to(device, torch.float32 if half else dtype)
     g = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(shape, generator=g, device=device, dtype=dtype) * 1.5 + 0.8
+    x = (torch.randn(shape, generator=g, device=device) * 1.5 + 0.8).to(dtype)
+    w = (torch.randint(-8, 9, shape, generator=g, device=device) / 8).to(dtype)  # exact in every dtype
     outs = {}
     for backend in ("reference", "triton"):
-        xx = x.clone().requires_grad_()
+        work = torch.float32 if half and backend == "reference" else dtype
+        xx = x.to(work).clone().requires_grad_()
         with backends.use(backend, strict=backend == "triton"):
             out, state = module(xx)
-        w = torch.linspace(-1, 1, out.numel(), device=device, dtype=dtype).view_as(out)
-        loss = (out * w).sum() + sum(f.sum() * 0.3 for f in state)
+        loss = (out * w.to(work)).sum() + sum(f.sum() * 0.25 for f in state)
         params = [p for p in module.parameters() if p.requires_grad]
         outs[backend] = (out.detach(), torch.autograd.grad(loss, [xx, *params]))
     (o_ref, g_ref), (o_tri, g_tri) = outs["reference"], outs["triton"]
-    return torch.equal(o_ref, o_tri) and all(torch.allclose(a, b, **tol) for a, b in zip(g_ref, g_tri, strict=True))
+    if not torch.equal(o_ref, o_tri.to(o_ref.dtype)):
+        return False
+    if half:
+        ok_x = torch.allclose(g_tri[0].float(), g_ref[0].to(dtype).float(), **tol)
+        fp32 = {"rtol": 2e-4, "atol": 2e-4}
+        return ok_x and all(torch.allclose(a, b, **fp32) for a, b in zip(g_ref[1:], g_tri[1:], strict=True))
+    return all(torch.allclose(a, b, **tol) for a, b in zip(g_ref, g_tri, strict=True))
+
+
+_TOLERANCES = {torch.float32: {"rtol": 2e-4, "atol": 2e-4}, torch.float64: {"rtol": 1e-9, "atol": 1e-9},
+               torch.float16: {"rtol": 1e-2, "atol": 1e-3}, torch.bfloat16: {"rtol": 1e-2, "atol": 1e-3}}
 
 
 def _check_triton(log: Callable[[str], None], device: str, shape: tuple[int, ...]) -> dict[str, str]:
-
     results = {}
-    for dtype in (torch.float32, torch.float64):
-        tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == torch.float64 else {"rtol": 2e-4, "atol": 2e-4}
+    for dtype, tol in _TOLERANCES.items():
         for name, make in _modules():
             key = f"{name} {str(dtype).replace('torch.', '')}"
             try:

@@ -62,6 +62,52 @@ def test_constant_neurons_save_the_membrane(dtype):
     assert_same(CubaLIF(tau_syn=4e-3, tau_mem=5e-3).to(dtype), _x(dtype=dtype), "triton")
 
 
+def _half_cases():
+    from neuro.layers.neuron_setting import NeuronSetting
+
+    return {"paper neuron": lambda: NeuronSetting().lif(),
+            "LIF learnable": lambda: LIF(tau_mem=5e-3, v_reset=-0.1, v_leak=0.05, learn_tau=True,
+                                         learn_threshold=True),
+            "CubaLIF delayed": lambda: CubaLIF(tau_syn=4e-3, tau_mem=5e-3, learn_tau=True,
+                                               reset=resolve_reset({"name": "subtract", "delayed": True}))}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("case", sorted(_half_cases()))
+def test_half_precision_inputs_compute_in_float32(case, dtype):
+    """Mixed precision: float16/bfloat16 tensors (float32 parameters) run on the kernels in float32 and are stored
+    back in their dtype; against the float32 reference on the same (exactly representable) values: the same
+    spikes, and gradients equal up to the final rounding."""
+    module = _half_cases()[case]()
+    g = torch.Generator().manual_seed(0)
+    x16 = (torch.randn((7, 3, 9), generator=g) * 1.5 + 0.8).to(dtype)
+    v16 = (torch.randn((3, 9), generator=g) * 0.3).to(dtype)
+    w16 = (torch.randint(-8, 9, x16.shape, generator=g) / 8).to(dtype)
+    got = {}
+    for backend, work in (("triton", dtype), ("reference", torch.float32)):
+        x = x16.to(work).clone().requires_grad_()
+        base = module.initial_state(x[0].detach())
+        state = type(base)(*(v16.to(work).clone().requires_grad_() for _ in base))
+        with backends.use(backend, strict=True):
+            out, final = module(x, state)
+        loss = (out * w16.to(work)).sum() + sum((f * 0.25).sum() for f in final)
+        params = [q for q in module.parameters() if q.requires_grad]
+        grads = torch.autograd.grad(loss, [x, *state, *params])
+        got[backend] = (out, final, grads, len(state))
+    (out, final, grads, n_state), (r_out, r_final, r_grads, _) = got["triton"], got["reference"]
+    assert out.dtype == dtype and all(f.dtype == dtype for f in final)
+    assert torch.equal(out.float(), r_out)
+    half_tol = {"rtol": 1e-2, "atol": 1e-3}  # one rounding to float16/bfloat16 (the interpreter truncates bfloat16)
+    for a, b in zip(final, r_final, strict=True):
+        torch.testing.assert_close(a.float(), b.to(dtype).float(), **half_tol)
+    for k, (a, b) in enumerate(zip(grads, r_grads, strict=True)):
+        if k <= n_state:  # input and state gradients: stored in the input's dtype
+            assert a.dtype == dtype
+            torch.testing.assert_close(a.float(), b.to(dtype).float(), **half_tol)
+        else:  # float32 parameters: float32 sums
+            torch.testing.assert_close(a, b, rtol=2e-4, atol=2e-4)
+
+
 def test_scalar_gradient_without_an_input_gradient():
     """Only the threshold needs a gradient: the input is kept for the scalar sums though it gets none."""
     lif = LIF(tau_mem=4e-3, learn_threshold=True).double()
