@@ -29,7 +29,7 @@ from neuro.backends._spec import (
     surrogate_constants,
 )
 
-__all__ = ["run_lif_family"]
+__all__ = ["constants_vector", "run_lif_family"]
 
 
 @functools.lru_cache(maxsize=512)
@@ -39,13 +39,19 @@ def _constant_vector(values: tuple[float, ...], dtype: torch.dtype, device: torc
 
 
 def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], like: Tensor) -> Tensor:
-    """``decay, leak, gain, v_threshold, v_reset, syn_decay, gain_syn, k1, k2`` on ``like``'s device."""
+    """``decay, leak, gain, v_threshold, v_reset, syn_decay, gain_syn, k1, k2`` on ``like``'s device and dtype."""
     decay, leak, gain, vth, syn_decay, gain_syn = scalars
     k1, k2 = surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b)
-    values = (decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn, k1, k2)
-    if all(not _on_device(v) for v in values):  # host numbers: read without a device round trip
-        return _constant_vector(tuple(_number(v) for v in values), like.dtype, like.device)
-    return _stacked(values, like)
+    return constants_vector((decay, leak, gain, vth, spec.consts["v_reset"], syn_decay, gain_syn, k1, k2),
+                            like.device, like.dtype)
+
+
+def constants_vector(values: tuple[Any, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
+    """A kernel's constants as one ``dtype`` vector on ``device``, without waiting for the device: host numbers
+    give a cached vector; when some are tensors on the device (learnable ones) they are stacked there."""
+    if all(not _on_device(v) for v in values):
+        return _constant_vector(tuple(_number(v) for v in values), dtype, device)
+    return _stacked(values, device, dtype)
 
 
 def _number(v: Any) -> float:
@@ -56,11 +62,10 @@ def _on_device(v: Any) -> bool:
     return isinstance(v, Tensor) and v.device.type != "cpu"
 
 
-def _stacked(values: tuple[Any, ...], like: Tensor) -> Tensor:
-    """The constants as one vector made on ``like``'s device: tensors there (learnable ones) are stacked as they
-    are, host numbers are filled in (a fill, not a copy: the host does not wait for the device)."""
-    return torch.stack([v.detach().reshape(()).to(like.dtype) if _on_device(v)
-                        else torch.full((), _number(v), dtype=like.dtype, device=like.device) for v in values])
+def _stacked(values: tuple[Any, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Tensors on the device stacked as they are, host numbers filled in (a fill, not a copy)."""
+    return torch.stack([v.detach().reshape(()).to(dtype) if _on_device(v)
+                        else torch.full((), _number(v), dtype=dtype, device=device) for v in values])
 
 
 def _flags(spec: KernelSpec) -> dict[str, Any]:

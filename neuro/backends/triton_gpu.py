@@ -1,10 +1,12 @@
-"""The ``triton`` backend: fused LIF-family kernels for CUDA GPUs, written in Triton.
+"""The ``triton`` backend: fused LIF-family and adaptive LIF kernels for CUDA GPUs, written in Triton.
 
-Operations ``lif``, ``plif``, ``if`` and ``cuba_lif`` (every reset rule, the delayed snnTorch
-timing, ``detach_reset``, ``decay_input``, learnable ``tau``/threshold/``v_leak``/``r`` scalars,
-every built-in surrogate) for float32/float64 CUDA tensors; anything else falls back (ALIF, which
-has no Triton kernel yet, runs on the reference loop on GPU). The backward recomputes the membrane
-from the saved input (see :mod:`neuro.backends._triton_lif`).
+Operations ``lif``, ``plif``, ``if``, ``cuba_lif`` and ``alif`` (every reset rule, the delayed
+snnTorch timing of the LIF family, ``detach_reset``, ``decay_input``, learnable
+``tau``/threshold/``v_leak``/``r`` scalars, every built-in surrogate) for float32/float64 CUDA
+tensors, and float16/bfloat16 ones computed in float32; anything else (per-neuron parameter
+tensors, custom surrogates or resets) falls back to another backend. The forward keeps what the
+backward needs when a gradient is wanted (see :mod:`neuro.backends._triton_lif` and
+:mod:`neuro.backends._triton_alif`).
 
 For testing without a GPU, Triton's interpreter runs the same kernels on CPU tensors: with
 ``TRITON_INTERPRET=1`` set before ``triton`` is imported, the backend also accepts CPU inputs, but
@@ -31,6 +33,7 @@ from neuro.backends._spec import (
     HALF,
     KernelSpec,
     Unsupported,
+    alif_spec,
     check_tensors,
     compute_dtype,
     cuba_spec,
@@ -60,11 +63,12 @@ def availability() -> str | None:
 
 @functools.cache
 def _specs() -> dict[Callable[..., Any], Callable[[Any, torch.dtype], KernelSpec]]:
+    from neuro.neurons.alif import alif_step
     from neuro.neurons.cuba_lif import cuba_lif_step
     from neuro.neurons.if_ import if_step
     from neuro.neurons.lif import lif_step
 
-    return {lif_step: lif_spec, if_step: if_spec, cuba_lif_step: cuba_spec}
+    return {lif_step: lif_spec, if_step: if_spec, cuba_lif_step: cuba_spec, alif_step: alif_spec}
 
 
 def _spec_of(step: Callable[..., Any]) -> Callable[[Any, torch.dtype], KernelSpec] | None:
@@ -91,13 +95,23 @@ def why_not(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: Name
 
 def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple, record: bool = False
         ) -> tuple[Tensor, NamedTuple, NamedTuple | None]:
-    """The backend operation of every LIF-family neuron (dispatch on ``step``)."""
+    """The backend operation of every neuron above (dispatch on ``step``)."""
+    spec = spec_for(_spec_of(step), params, compute_dtype(x.dtype))
+    if spec_kind(step) == "alif":
+        from neuro.backends._triton_alif import run_alif
+
+        return run_alif(spec, x, state, record)
     from neuro.backends._triton_glue import run_lif_family
 
-    return run_lif_family(spec_for(_spec_of(step), params, compute_dtype(x.dtype)), x, state, record)
+    return run_lif_family(spec, x, state, record)
+
+
+def spec_kind(step: Callable[..., Any]) -> str:
+    """``"alif"`` for the adaptive LIF step, ``"lif"`` for the LIF family."""
+    return "alif" if _spec_of(step) is alif_spec else "lif"
 
 
 _NEURON = Impl(run, lambda *args: why_not(*args) is None)
 
 #: Operation name -> implementation.
-OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON}
+OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON}

@@ -1,6 +1,6 @@
 """``neuro bench --gpu-check``: the few-minute check to run when a CUDA GPU is available.
 
-1. The Triton backend against the reference on the GPU: every LIF-family option set, float32 and
+1. The Triton backend against the reference on the GPU: every LIF-family option set and ALIF, float32 and
    float64, spikes bit-identical and every gradient close (same checks as the CPU tests); float16 and
    bfloat16 inputs against the float32 reference (the kernels compute them in float32).
 2. W1, W3 (forward, forward + backward) and W5 on the GPU: neuro (automatic backend: Triton for the
@@ -28,7 +28,7 @@ _OPTIONS = [("hard", False, False, True), ("hard", True, True, False), ("subtrac
 
 
 def _modules() -> list[tuple[str, Callable[[], torch.nn.Module]]]:
-    from neuro import IF, LIF, PLIF, CubaLIF
+    from neuro import ALIF, IF, LIF, PLIF, CubaLIF
     from neuro.core.reset import resolve_reset
 
     def rule(name: str, delayed: bool):
@@ -42,7 +42,9 @@ def _modules() -> list[tuple[str, Callable[[], torch.nn.Module]]]:
     cases += [("CubaLIF subtract delayed", lambda: CubaLIF(tau_syn=4e-3, tau_mem=5e-3, reset=rule("subtract", True),
                                                            learn_tau=True)),
               ("PLIF hard", lambda: PLIF(init_tau_mem=3e-3, learn_threshold=True)),
-              ("IF subtract", lambda: IF(v_threshold=1.2, r=0.7, reset="subtract"))]
+              ("IF subtract", lambda: IF(v_threshold=1.2, r=0.7, reset="subtract")),
+              ("ALIF subtract", lambda: ALIF(tau_mem=4e-3, tau_adapt=9e-3, beta_adapt=0.4, reset="subtract",
+                                             learn_tau=True, learn_threshold=True))]
     for sg in ("sigmoid", "fast_sigmoid", "triangle", "rectangular", "erf"):
         cases.append((f"LIF surrogate={sg}", lambda sg=sg: LIF(tau_mem=3e-3, surrogate=sg, learn_threshold=True)))
     return cases

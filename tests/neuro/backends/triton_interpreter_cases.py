@@ -108,6 +108,46 @@ def test_half_precision_inputs_compute_in_float32(case, dtype):
             torch.testing.assert_close(a, b, rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.parametrize(("reset", "detach"), [("hard", False), ("subtract", True), ("subtract", False),
+                                               ("none", False)])
+def test_alif(reset, detach):
+    alif = ALIF(tau_mem=4e-3, tau_adapt=9e-3, beta_adapt=0.4, reset=reset, detach_reset=detach, learn_tau=True,
+                learn_threshold=True).double()
+    assert_same(alif, _x(), "triton")
+
+
+@pytest.mark.parametrize("surrogate", [Sigmoid(), Erf(), Rectangular(0.8, 0.7)], ids=lambda s: type(s).__name__)
+def test_alif_surrogates_constant_and_float32(surrogate):
+    assert_same(ALIF(tau_mem=3e-3, surrogate=surrogate).double(), _x(), "triton")  # no scalar gradients
+    assert_same(ALIF(tau_mem=4e-3, tau_adapt=1e-2, beta_adapt=0.5, surrogate=surrogate, learn_threshold=True),
+                _x((9, 300), torch.float32), "triton")
+
+
+def test_alif_record_and_half_precision():
+    from neuro import Sequential, simulate
+
+    net = Sequential(torch.nn.Linear(4, 6), ALIF(tau_mem=3e-3, beta_adapt=0.3)).double()
+    x = _x((8, 2, 4))
+    traces = {}
+    for name in ("reference", "triton"):
+        with torch.no_grad(), backends.use(name, strict=True):
+            traces[name] = simulate(net, x, record=True)
+    for key in traces["reference"]:
+        torch.testing.assert_close(traces["triton"][key], traces["reference"][key], rtol=1e-12, atol=1e-12)
+    alif = ALIF(tau_mem=3e-3, beta_adapt=0.3, learn_threshold=True)
+    x16 = _x((7, 3, 9), torch.float32).to(torch.float16)
+    xs = {"triton": x16.clone().requires_grad_(), "reference": x16.float().requires_grad_()}
+    outs = {}
+    for name, xx in xs.items():
+        with backends.use(name, strict=True):
+            out, _ = alif(xx)
+        w = (torch.arange(out.numel(), dtype=out.dtype).view_as(out) % 5 - 2) / 4
+        out.mul(w).sum().backward()
+        outs[name] = out
+    assert outs["triton"].dtype == torch.float16 and torch.equal(outs["triton"].float(), outs["reference"])
+    torch.testing.assert_close(xs["triton"].grad.float(), xs["reference"].grad.half().float(), rtol=1e-2, atol=1e-3)
+
+
 def test_scalar_gradient_without_an_input_gradient():
     """Only the threshold needs a gradient: the input is kept for the scalar sums though it gets none."""
     lif = LIF(tau_mem=4e-3, learn_threshold=True).double()
@@ -132,8 +172,9 @@ def test_constant_vectors_are_cached_and_stacked_alike():
     first = glue._constants(spec, scalars, x)
     assert glue._constants(spec, scalars, x) is first  # no new host-to-device copy per call
     values = (*scalars[:4], spec.consts["v_reset"], *scalars[4:], *first[-2:].tolist())
-    torch.testing.assert_close(glue._stacked(values, x), first, rtol=0, atol=0)
-    meta = glue._stacked((*(torch.zeros((), device="meta"),) * 4, 0.0, 0.0, 0.0, 1.0, 2.0), x.to("meta"))
+    torch.testing.assert_close(glue._stacked(values, x.device, x.dtype), first, rtol=0, atol=0)
+    meta = glue._stacked((*(torch.zeros((), device="meta"),) * 4, 0.0, 0.0, 0.0, 1.0, 2.0), torch.device("meta"),
+                         x.dtype)
     assert meta.shape == (9,) and meta.device.type == "meta"
 
 
@@ -161,10 +202,12 @@ def test_declined_inputs_fall_back():
     assert backends.resolve("lif", lif_step, x, state, LIFParameters(), fallback="sequence")[0] != "triton"
     with backends.use("triton"):  # selected explicitly, the interpreter takes CPU tensors
         assert backends.resolve("lif", lif_step, x, state, LIFParameters(), fallback="sequence")[0] == "triton"
-        alif = ALIF().double()  # no Triton ALIF kernel: the reference runs it
-        out, _ = alif(_x())
+        per_neuron = LIF(tau_mem=torch.full((9,), 3e-3, dtype=torch.float64)).double()  # no kernel for these
+        assert backends.resolve("lif", lif_step, _x(), LIFState(torch.zeros(3, 9, dtype=torch.float64)),
+                                per_neuron.params(), fallback="sequence")[0] != "triton"
+        out, _ = per_neuron(_x())
     with backends.use("reference"):
-        torch.testing.assert_close(out, alif(_x())[0])
+        torch.testing.assert_close(out, per_neuron(_x())[0])
 
 
 def test_gpu_check_script_dry_run_on_cpu():
