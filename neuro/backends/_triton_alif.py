@@ -21,7 +21,7 @@ from torch import Tensor
 from neuro.backends import _triton_lif as tk
 from neuro.backends._spec import KernelSpec, SequenceLayout, compute_dtype, incoming, scalar_grads
 from neuro.backends._triton_glue import constants_vector
-from neuro.backends._triton_lif import _after, _ld, _st, _surrogate
+from neuro.backends._triton_lif import _after, _constants9, _ld, _reset_grads, _st, _store_sums, _surrogate
 
 __all__ = ["alif_backward", "alif_forward", "run_alif"]
 
@@ -34,13 +34,7 @@ def alif_forward(x_ptr, v0_ptr, a0_ptr, c_ptr, out_ptr, vt_ptr, at_ptr, vseq_ptr
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
-    decay = tl.load(c_ptr + 0)
-    leak = tl.load(c_ptr + 1)
-    gain = tl.load(c_ptr + 2)
-    vth = tl.load(c_ptr + 3)
-    adecay = tl.load(c_ptr + 4)
-    v_reset = tl.load(c_ptr + 5)
-    beta = tl.load(c_ptr + 6)
+    decay, leak, gain, vth, adecay, v_reset, beta, _k1, _k2 = _constants9(c_ptr)
     v = _ld(v0_ptr + offs, mask, decay)
     a = _ld(a0_ptr + offs, mask, decay)
     row = offs.to(tl.int64)
@@ -70,14 +64,7 @@ def alif_backward(x_ptr, v0_ptr, c_ptr, gout_ptr, gvt_ptr, gat_ptr, gx_ptr, gv0_
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
-    decay = tl.load(c_ptr + 0)
-    gain = tl.load(c_ptr + 2)
-    vth = tl.load(c_ptr + 3)
-    adecay = tl.load(c_ptr + 4)
-    v_reset = tl.load(c_ptr + 5)
-    beta = tl.load(c_ptr + 6)
-    k1 = tl.load(c_ptr + 7)
-    k2 = tl.load(c_ptr + 8)
+    decay, _leak, gain, vth, adecay, v_reset, beta, k1, k2 = _constants9(c_ptr)
     gv = _ld(gvt_ptr + offs, mask, decay)
     ga = _ld(gat_ptr + offs, mask, decay)
     zero = tl.zeros_like(gv)
@@ -94,20 +81,8 @@ def alif_backward(x_ptr, v0_ptr, c_ptr, gout_ptr, gvt_ptr, gat_ptr, gx_ptr, gv0_
         a = _ld(ain_ptr + row, mask, decay)
         theta = vth + beta * a
         z = h - theta
-        fired = z >= 0.0
         d = _surrogate(z, k1, k2, SURROGATE)
-        if RESET == 0:
-            dv_dh = tl.where(fired, zero, zero + 1.0)
-            dv_ds = v_reset - h
-            dv_dth = zero
-        elif RESET == 1:
-            dv_dh = zero + 1.0
-            dv_ds = zero - theta
-            dv_dth = tl.where(fired, zero - 1.0, zero)
-        else:
-            dv_dh = zero + 1.0
-            dv_ds = zero
-            dv_dth = zero
+        dv_dh, dv_ds, dv_dth = _reset_grads(h, z >= 0.0, theta, v_reset, zero, RESET)
         gs = _ld(gout_ptr + row, mask, decay) + ga  # the spike feeds the output and the adaptation
         if not DETACH:
             gs = gs + gv * dv_ds
@@ -132,12 +107,7 @@ def alif_backward(x_ptr, v0_ptr, c_ptr, gout_ptr, gvt_ptr, gat_ptr, gx_ptr, gv0_
     _st(gv0_ptr + offs, gv, mask)
     _st(ga0_ptr + offs, ga, mask)
     if SCALAR_GRADS:
-        base = partial_ptr + pid * 5
-        tl.store(base + 0, tl.sum(tl.where(mask, acc_decay, zero), axis=0))
-        tl.store(base + 1, tl.sum(tl.where(mask, acc_leak, zero), axis=0))
-        tl.store(base + 2, tl.sum(tl.where(mask, acc_gain, zero), axis=0))
-        tl.store(base + 3, tl.sum(tl.where(mask, acc_vth, zero), axis=0))
-        tl.store(base + 4, tl.sum(tl.where(mask, acc_adecay, zero), axis=0))
+        _store_sums(partial_ptr + pid * 5, mask, zero, acc_decay, acc_leak, acc_gain, acc_vth, acc_adecay, zero, 5)
 
 
 def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], device: torch.device, dtype: torch.dtype) -> Tensor:

@@ -79,6 +79,43 @@ def _after(h, vth, v_reset, RESET: tl.constexpr, DELAYED: tl.constexpr):
 
 
 @triton.jit
+def _reset_grads(h, fired, vth, v_reset, zero, RESET: tl.constexpr):
+    """``(dv/dh, dv/ds, dv/dvth)`` of an immediate reset of the charged membrane ``h`` (threshold ``vth``)."""
+    if RESET == 0:
+        dv_dh = tl.where(fired, zero, zero + 1.0)
+        dv_ds = v_reset - h
+        dv_dth = zero
+    elif RESET == 1:
+        dv_dh = zero + 1.0
+        dv_ds = zero - vth
+        dv_dth = tl.where(fired, zero - 1.0, zero)
+    else:
+        dv_dh = zero + 1.0
+        dv_ds = zero
+        dv_dth = zero
+    return dv_dh, dv_ds, dv_dth
+
+
+@triton.jit
+def _constants9(c_ptr):
+    """The nine kernel constants of ``c`` (see the module docstring; ALIF orders its own)."""
+    return (tl.load(c_ptr + 0), tl.load(c_ptr + 1), tl.load(c_ptr + 2), tl.load(c_ptr + 3), tl.load(c_ptr + 4),
+            tl.load(c_ptr + 5), tl.load(c_ptr + 6), tl.load(c_ptr + 7), tl.load(c_ptr + 8))
+
+
+@triton.jit
+def _store_sums(base, mask, zero, a0, a1, a2, a3, a4, a5, COUNT: tl.constexpr):
+    """This program's sums of its first ``COUNT`` (5 or 6) per-neuron accumulators to ``base[0:COUNT]``."""
+    tl.store(base + 0, tl.sum(tl.where(mask, a0, zero), axis=0))
+    tl.store(base + 1, tl.sum(tl.where(mask, a1, zero), axis=0))
+    tl.store(base + 2, tl.sum(tl.where(mask, a2, zero), axis=0))
+    tl.store(base + 3, tl.sum(tl.where(mask, a3, zero), axis=0))
+    tl.store(base + 4, tl.sum(tl.where(mask, a4, zero), axis=0))
+    if COUNT > 5:
+        tl.store(base + 5, tl.sum(tl.where(mask, a5, zero), axis=0))
+
+
+@triton.jit
 def _ld(ptr, mask, like):
     """Load as the compute dtype (that of ``like``: float32 for half-precision storage, else the input's own)."""
     return tl.load(ptr, mask=mask, other=0.0).to(like.dtype)
@@ -97,13 +134,7 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
-    decay = tl.load(c_ptr + 0)
-    leak = tl.load(c_ptr + 1)
-    gain = tl.load(c_ptr + 2)
-    vth = tl.load(c_ptr + 3)
-    v_reset = tl.load(c_ptr + 4)
-    syn_decay = tl.load(c_ptr + 5)
-    gain_syn = tl.load(c_ptr + 6)
+    decay, leak, gain, vth, v_reset, syn_decay, gain_syn, _k1, _k2 = _constants9(c_ptr)
     v = _ld(v0_ptr + offs, mask, decay)
     cur = _ld(i0_ptr + offs, mask, decay)
     row = offs.to(tl.int64)  # advanced by N per step: 64-bit offsets, no T*N overflow
@@ -136,15 +167,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
-    decay = tl.load(c_ptr + 0)
-    leak = tl.load(c_ptr + 1)
-    gain = tl.load(c_ptr + 2)
-    vth = tl.load(c_ptr + 3)
-    v_reset = tl.load(c_ptr + 4)
-    syn_decay = tl.load(c_ptr + 5)
-    gain_syn = tl.load(c_ptr + 6)
-    k1 = tl.load(c_ptr + 7)
-    k2 = tl.load(c_ptr + 8)
+    decay, leak, gain, vth, v_reset, syn_decay, gain_syn, k1, k2 = _constants9(c_ptr)
     v0 = _ld(v0_ptr + offs, mask, decay)
     i0 = _ld(i0_ptr + offs, mask, decay)
     v = v0
@@ -196,19 +219,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
             if RESET == 1:
                 g_th = tl.where(fired_prev, g_th - gh, g_th)
         else:
-            fired = z >= 0.0
-            if RESET == 0:
-                dv_dh = tl.where(fired, zero, zero + 1.0)
-                dv_ds = v_reset - h
-                dv_dth = zero
-            elif RESET == 1:
-                dv_dh = zero + 1.0
-                dv_ds = zero - vth
-                dv_dth = tl.where(fired, zero - 1.0, zero)
-            else:
-                dv_dh = zero + 1.0
-                dv_ds = zero
-                dv_dth = zero
+            dv_dh, dv_ds, dv_dth = _reset_grads(h, z >= 0.0, vth, v_reset, zero, RESET)
             gs = go
             if not DETACH:
                 gs = go + gv * dv_ds
@@ -247,13 +258,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     _st(gv0_ptr + offs, gv, mask)
     _st(gi0_ptr + offs, gi, mask)
     if SCALAR_GRADS:
-        base = partial_ptr + pid * 6
-        tl.store(base + 0, tl.sum(tl.where(mask, acc_decay, zero), axis=0))
-        tl.store(base + 1, tl.sum(tl.where(mask, acc_leak, zero), axis=0))
-        tl.store(base + 2, tl.sum(tl.where(mask, acc_gain, zero), axis=0))
-        tl.store(base + 3, tl.sum(tl.where(mask, acc_vth, zero), axis=0))
-        tl.store(base + 4, tl.sum(tl.where(mask, acc_sdecay, zero), axis=0))
-        tl.store(base + 5, tl.sum(tl.where(mask, acc_gsyn, zero), axis=0))
+        _store_sums(partial_ptr + pid * 6, mask, zero, acc_decay, acc_leak, acc_gain, acc_vth, acc_sdecay, acc_gsyn, 6)
 
 
 def grid(n: int) -> tuple[int]:

@@ -123,10 +123,10 @@ def test_alif_surrogates_constant_and_float32(surrogate):
                 _x((9, 300), torch.float32), "triton")
 
 
-def test_alif_record_and_half_precision():
+def _recorded_traces_match(neuron: torch.nn.Module) -> None:
     from neuro import Sequential, simulate
 
-    net = Sequential(torch.nn.Linear(4, 6), ALIF(tau_mem=3e-3, beta_adapt=0.3)).double()
+    net = Sequential(torch.nn.Linear(4, 6), neuron).double()
     x = _x((8, 2, 4))
     traces = {}
     for name in ("reference", "triton"):
@@ -134,6 +134,10 @@ def test_alif_record_and_half_precision():
             traces[name] = simulate(net, x, record=True)
     for key in traces["reference"]:
         torch.testing.assert_close(traces["triton"][key], traces["reference"][key], rtol=1e-12, atol=1e-12)
+
+
+def test_alif_record_and_half_precision():
+    _recorded_traces_match(ALIF(tau_mem=3e-3, beta_adapt=0.3))
     alif = ALIF(tau_mem=3e-3, beta_adapt=0.3, learn_threshold=True)
     x16 = _x((7, 3, 9), torch.float32).to(torch.float16)
     xs = {"triton": x16.clone().requires_grad_(), "reference": x16.float().requires_grad_()}
@@ -183,16 +187,7 @@ def test_float32_and_a_partial_block():
 
 
 def test_record_matches_reference():
-    from neuro import Sequential, simulate
-
-    net = Sequential(torch.nn.Linear(4, 6), CubaLIF(tau_syn=3e-3, tau_mem=4e-3)).double()
-    x = _x((8, 2, 4))
-    traces = {}
-    for name in ("reference", "triton"):
-        with torch.no_grad(), backends.use(name, strict=True):
-            traces[name] = simulate(net, x, record=True)
-    for key in traces["reference"]:
-        torch.testing.assert_close(traces["triton"][key], traces["reference"][key], rtol=1e-12, atol=1e-12)
+    _recorded_traces_match(CubaLIF(tau_syn=3e-3, tau_mem=4e-3))
 
 
 def test_declined_inputs_fall_back():
