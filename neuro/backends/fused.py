@@ -13,6 +13,7 @@ op                  used by                                    options handled
 ``cuba_lif``        :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
 ``alif``            :class:`~neuro.neurons.ALIF`               built-in surrogate
 ``event_linear``    :class:`~neuro.layers.EventLinear`         any input values, float32/64
+``event_conv2d``    :class:`~neuro.layers.EventConv2d`         stride 1, square kernel, float32/64
 ``recurrent_lif``   :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
 ``spiking_linear``  :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
 ==================  =========================================  ==================================
@@ -55,7 +56,7 @@ from neuro.neurons.cuba_lif import cuba_lif_step
 from neuro.neurons.if_ import if_step
 from neuro.neurons.lif import lif_step
 
-__all__ = ["OPS", "availability", "event_linear", "recurrent_lif", "spiking_linear", "why_not"]
+__all__ = ["OPS", "availability", "event_conv2d", "event_linear", "recurrent_lif", "spiking_linear", "why_not"]
 
 
 def availability() -> str | None:
@@ -99,6 +100,26 @@ def run(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTup
     from neuro.backends._fused_lif import run_lif_family
 
     return run_lif_family(spec, x, state, record)
+
+
+def _conv_supports(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, max_density: float = 1.0) -> bool:
+    tensors = [x, weight] + ([] if bias is None else [bias])
+    return (x.dim() == 4 and weight.dim() == 4 and x.shape[1] == weight.shape[1] and x.numel() > 0
+            and weight.shape[2] == weight.shape[3] and isinstance(padding, int) and padding >= 0
+            and min(x.shape[2], x.shape[3]) + 2 * padding >= weight.shape[2]
+            and all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
+            and x.dtype in (torch.float32, torch.float64))
+
+
+def event_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, max_density: float = 1.0
+                 ) -> Tensor | None:
+    """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1) from the non-zero inputs, or ``None`` when ``x``
+    is denser than ``max_density`` (see :mod:`neuro.backends._fused_conv`)."""
+    if max_density < 1.0 and int(torch.count_nonzero(x)) > max_density * x.numel():
+        return None
+    from neuro.backends._fused_conv import event_conv2d as run_event
+
+    return run_event(x, weight, bias, padding)
 
 
 def _event_supports(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> bool:
@@ -168,5 +189,6 @@ _NEURON = Impl(run, _supports)
 #: Operation name -> implementation.
 OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON,
                         "event_linear": Impl(event_linear, _event_supports),
+                        "event_conv2d": Impl(event_conv2d, _conv_supports),
                         "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),
                         "spiking_linear": Impl(spiking_linear, _spiking_supports)}

@@ -197,30 +197,42 @@ def _data(log: Callable[[str], None]) -> dict[str, Any]:
 
 
 def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
-    """Forward + weight gradient of EventLinear's gather against the GEMM on W1's first layer, by density."""
-    from neuro.layers import EventLinear
+    """Forward + weight gradient of the event-driven layers against oneDNN, by input density: EventLinear on W1's
+    first layer, EventConv2d on W2's two convolutions (the second one also with its input gradient)."""
+    from neuro.layers import EventConv2d, EventLinear
 
-    m, k, n = 3200, 2312, 512
-    layer = EventLinear(k, n)
-    gy = torch.randn(m, n)
-    rows = []
-    log(f"crossover: EventLinear {k}->{n} on {m} rows, forward + weight gradient, event vs dense")
-    for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
-        x = (torch.rand(m, k) < density).float()
+    cases = {"EventLinear 2312->512, 3200 rows": (EventLinear(2312, 512), (3200, 2312), False),
+             "EventConv2d 2->12 5x5, 512 x 34x34": (EventConv2d(2, 12, 5), (512, 2, 34, 34), False),
+             "EventConv2d 12->32 5x5, 512 x 15x15, with input gradient": (EventConv2d(12, 32, 5), (512, 12, 15, 15),
+                                                                           True)}
+    out: dict[str, Any] = {}
+    for label, (layer, shape, input_grad) in cases.items():
+        rows = []
+        log(f"crossover: {label}, forward + weight gradient, event vs dense")
+        gy = None
+        for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
+            x = (torch.rand(shape) < density).float().requires_grad_(input_grad)
+            if gy is None:
+                with torch.no_grad():
+                    gy = torch.randn_like(layer(x))
 
-        def run(mode: str, x: torch.Tensor = x) -> None:
-            layer.mode = mode
-            layer.zero_grad(set_to_none=True)
-            layer(x).backward(gy)
+            def run(mode: str, x: torch.Tensor = x, layer: Any = layer, gy: torch.Tensor = gy) -> None:
+                layer.mode = mode
+                layer.zero_grad(set_to_none=True)
+                x.grad = None
+                layer(x).backward(gy)
 
-        t = time_interleaved({"event": lambda: run("event"), "dense": lambda: run("dense")}, repeats, 1)
-        med = {key: stats(v).median for key, v in t.items()}
-        rows.append({"density": density, "event_ms": med["event"], "dense_ms": med["dense"]})
-        log(f"  density {density:4.2f}: event {med['event']:7.1f} ms, dense {med['dense']:7.1f} ms")
-    faster = [r["density"] for r in rows if r["event_ms"] < r["dense_ms"]]
-    even = max(faster) if faster else None
-    log(f"  the event path is faster up to density {even}")
-    return {"rows": rows, "event_faster_up_to": even}
+            t = time_interleaved({"event": lambda run=run: run("event"), "dense": lambda run=run: run("dense")},
+                                 repeats, 1)
+            med = {key: stats(v).median for key, v in t.items()}
+            rows.append({"density": density, "event_ms": med["event"], "dense_ms": med["dense"]})
+            log(f"  density {density:4.2f}: event {med['event']:7.1f} ms, dense {med['dense']:7.1f} ms")
+        layer.mode = "auto"
+        faster = [r["density"] for r in rows if r["event_ms"] < r["dense_ms"]]
+        even = max(faster) if faster else None
+        log(f"  the event path is faster up to density {even}")
+        out[label] = {"rows": rows, "event_faster_up_to": even}
+    return out
 
 
 def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, warmup: int = 1,

@@ -58,7 +58,7 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
     (kind ``"spiking"``): the fused event-driven synapse + neuron when the input is sparse (with
     ``recompute``: the currents gathered again in the backward instead of kept).
     """
-    from neuro.layers import SpikingLinear
+    from neuro.layers import EventConv2d, SpikingLinear
 
     built, params, k = [], [], 0
     scale = input_scale(impl)
@@ -75,6 +75,8 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
                 mod = fused.linear
             elif kind == "linear":
                 mod = nn.Linear(spec[1], spec[2])
+            elif impl == "neuro":  # event-driven for sparse inputs (event frames, spikes), else oneDNN's
+                mod = EventConv2d(spec[1], spec[2], spec[3])
             else:
                 mod = nn.Conv2d(spec[1], spec[2], spec[3])
             with torch.no_grad():

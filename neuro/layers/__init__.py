@@ -1,9 +1,10 @@
 """Layers: encoders and (in their own modules) spiking building blocks."""
 
 from neuro.layers.encoding import ENCODERS, DirectEncoder, LatencyEncoder, PoissonEncoder
+from neuro.layers.event_conv import EventConv2d
 from neuro.layers.event_linear import EventLinear
 from neuro.layers.recurrent import RecurrentLIF
 from neuro.layers.spiking_linear import SpikingLinear
 
-__all__ = ["ENCODERS", "DirectEncoder", "EventLinear", "LatencyEncoder", "PoissonEncoder", "RecurrentLIF",
-           "SpikingLinear"]
+__all__ = ["ENCODERS", "DirectEncoder", "EventConv2d", "EventLinear", "LatencyEncoder", "PoissonEncoder",
+           "RecurrentLIF", "SpikingLinear"]
