@@ -38,7 +38,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
@@ -60,8 +60,8 @@ _MODES = ("auto", "event", "dense")
 class EventConv2d(nn.Conv2d):
     """:class:`torch.nn.Conv2d` with an event-driven path for sparse inputs; see the module docstring."""
 
-    is_sequence: ClassVar[bool] = True
-    stateful: ClassVar[bool] = False
+    # no is_sequence flag: like nn.Conv2d, Sequential wraps it in TimeDistributed (all steps in one call), so
+    # models keep the structure they have with nn.Conv2d; called directly it also takes (..., C, H, W)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,

@@ -1,6 +1,7 @@
 """A small convolutional SNN for event data (the quickstart model).
 
-``conv(k) -> BN -> neuron -> pool`` blocks (average pooling by default, which NIR and most chips
+``conv(k) -> BN -> neuron -> pool`` blocks (the convolutions are :class:`~neuro.layers.EventConv2d`:
+event-driven on sparse inputs such as event frames; average pooling by default, which NIR and most chips
 support; ``pool_type = "max"`` for max pooling), then a linear readout into either spiking neurons
 (``readout = "spikes"``: train on spike counts) or leaky integrators (``readout = "membrane"``).
 The default is the classic N-MNIST network ``12c5-p2-32c5-p2-fc10``.
@@ -22,6 +23,7 @@ from torch import nn
 
 from neuro.core.sequential import Sequential
 from neuro.errors import ConfigError
+from neuro.layers.event_conv import EventConv2d
 from neuro.neurons import build as build_neuron
 
 
@@ -57,7 +59,7 @@ def build_conv_snn(cfg: ConvSNNConfig, input_shape: tuple[int, ...], num_classes
     layers: list[nn.Module] = []
     c_in = input_shape[0]
     for c_out in cfg.channels:
-        layers.append(nn.Conv2d(c_in, c_out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batch_norm))
+        layers.append(EventConv2d(c_in, c_out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batch_norm))
         if cfg.batch_norm:
             layers.append(nn.BatchNorm2d(c_out))
         layers.append(_neuron(cfg.neuron))

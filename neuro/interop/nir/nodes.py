@@ -45,6 +45,7 @@ from neuro.interop.nir.params import (
     surrogate_table,
     to_array,
 )
+from neuro.layers.event_conv import EventConv2d
 from neuro.layers.event_linear import EventLinear
 from neuro.neurons import (
     ALIF,
@@ -257,6 +258,7 @@ EXPORTERS: dict[type[nn.Module], Callable[[Any, tuple[int, ...]], nir.NIRNode]] 
     EventLinear: export_linear,  # the same affine map, computed event by event
     nn.Conv1d: export_conv1d,
     nn.Conv2d: export_conv2d,
+    EventConv2d: export_conv2d,  # the same convolution, computed event by event
     nn.AvgPool2d: export_avgpool2d,
     nn.Flatten: export_flatten,
     Scale: export_scale,

@@ -11,7 +11,7 @@ from torch import nn
 
 from neuro import IF, LI, LIF, PLIF, CubaLIF, CubaLIFCell, IFCell, LICell, LIFCell, PLIFCell
 from neuro.interop.nir import Delay, DelayCell, Scale, Threshold
-from neuro.layers import EventLinear
+from neuro.layers import EventConv2d, EventLinear
 
 _rng = np.random.default_rng(7)
 
@@ -63,6 +63,7 @@ MODULE_EXAMPLES: dict[type, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     EventLinear: (lambda: EventLinear(4, 3), (4,)),
     nn.Conv1d: (lambda: nn.Conv1d(2, 3, 3, padding=1, stride=2), (2, 9)),
     nn.Conv2d: (lambda: nn.Conv2d(2, 4, 3, padding="same", bias=False), (2, 6, 6)),
+    EventConv2d: (lambda: EventConv2d(2, 4, 3, padding=1), (2, 6, 6)),
     nn.AvgPool2d: (lambda: nn.AvgPool2d(2), (2, 4, 4)),
     nn.Flatten: (lambda: nn.Flatten(), (2, 3, 3)),
     Scale: (lambda: Scale(torch.tensor([0.5, -1.0, 2.0, 3.0])), (4,)),
@@ -84,4 +85,4 @@ MODULE_EXAMPLES: dict[type, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
 
 
 #: Exported module types that NIR brings back as another type computing the same map.
-IMPORTED_AS: dict[type, type] = {EventLinear: nn.Linear}
+IMPORTED_AS: dict[type, type] = {EventLinear: nn.Linear, EventConv2d: nn.Conv2d}
