@@ -14,6 +14,7 @@ op                  used by                                    options handled
 ``alif``            :class:`~neuro.neurons.ALIF`               built-in surrogate
 ``event_linear``    :class:`~neuro.layers.EventLinear`         any input values, float32/64
 ``event_conv2d``    :class:`~neuro.layers.EventConv2d`         stride 1, square kernel, float32/64
+``max_pool2d``      :class:`~neuro.layers.MaxPool2d`           window = stride, no padding
 ``recurrent_lif``   :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
 ``spiking_linear``  :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
 ==================  =========================================  ==================================
@@ -56,7 +57,8 @@ from neuro.neurons.cuba_lif import cuba_lif_step
 from neuro.neurons.if_ import if_step
 from neuro.neurons.lif import lif_step
 
-__all__ = ["OPS", "availability", "event_conv2d", "event_linear", "recurrent_lif", "spiking_linear", "why_not"]
+__all__ = ["OPS", "availability", "event_conv2d", "event_linear", "max_pool2d", "recurrent_lif", "spiking_linear",
+           "why_not"]
 
 
 def availability() -> str | None:
@@ -111,15 +113,34 @@ def _conv_supports(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int,
             and x.dtype in (torch.float32, torch.float64))
 
 
+def _density(x: Tensor) -> float:
+    """Fraction of non-zero elements of an ``(N, C, H, W)`` tensor, from every 2nd row and 4th column of large
+    ones (a view, whatever the layout: a decision between two exact paths needs no exact count)."""
+    sample = x[..., ::2, ::4] if x.numel() >= 1 << 16 and min(x.shape[-2:]) >= 8 else x
+    return int(torch.count_nonzero(sample)) / max(1, sample.numel())
+
+
 def event_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, max_density: float = 1.0
                  ) -> Tensor | None:
     """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1) from the non-zero inputs, or ``None`` when ``x``
     is denser than ``max_density`` (see :mod:`neuro.backends._fused_conv`)."""
-    if max_density < 1.0 and int(torch.count_nonzero(x)) > max_density * x.numel():
+    if max_density < 1.0 and _density(x) > max_density:
         return None
     from neuro.backends._fused_conv import event_conv2d as run_event
 
     return run_event(x, weight, bias, padding)
+
+
+def _pool_supports(x: Tensor, k: int) -> bool:
+    return (x.dim() == 4 and x.is_contiguous() and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and isinstance(k, int) and 1 <= k <= 15 and x.shape[2] >= k and x.shape[3] >= k and x.numel() > 0)
+
+
+def max_pool2d(x: Tensor, k: int) -> Tensor:
+    """``F.max_pool2d(x, k)`` with window = stride = ``k`` (see :mod:`neuro.backends._fused_pool`)."""
+    from neuro.backends._fused_pool import max_pool2d as run_pool
+
+    return run_pool(x, k)
 
 
 def _event_supports(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> bool:
@@ -190,5 +211,6 @@ _NEURON = Impl(run, _supports)
 OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON,
                         "event_linear": Impl(event_linear, _event_supports),
                         "event_conv2d": Impl(event_conv2d, _conv_supports),
+                        "max_pool2d": Impl(max_pool2d, _pool_supports),
                         "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),
                         "spiking_linear": Impl(spiking_linear, _spiking_supports)}

@@ -58,7 +58,7 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
     (kind ``"spiking"``): the fused event-driven synapse + neuron when the input is sparse (with
     ``recompute``: the currents gathered again in the backward instead of kept).
     """
-    from neuro.layers import EventConv2d, SpikingLinear
+    from neuro.layers import EventConv2d, MaxPool2d, SpikingLinear
 
     built, params, k = [], [], 0
     scale = input_scale(impl)
@@ -88,8 +88,8 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
             if fused_next:
                 built.append(("spiking", lambda x, f=fused: f(x)[0]))
                 continue
-        elif kind == "pool":
-            mod = nn.MaxPool2d(spec[1])
+        elif kind == "pool":  # neuro's keeps a byte per window for backward, on the fused backend
+            mod = MaxPool2d(spec[1]) if impl == "neuro" else nn.MaxPool2d(spec[1])
         elif kind == "flatten":
             mod = nn.Flatten()
         else:

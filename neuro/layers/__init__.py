@@ -3,8 +3,9 @@
 from neuro.layers.encoding import ENCODERS, DirectEncoder, LatencyEncoder, PoissonEncoder
 from neuro.layers.event_conv import EventConv2d
 from neuro.layers.event_linear import EventLinear
+from neuro.layers.pool import MaxPool2d
 from neuro.layers.recurrent import RecurrentLIF
 from neuro.layers.spiking_linear import SpikingLinear
 
-__all__ = ["ENCODERS", "DirectEncoder", "EventConv2d", "EventLinear", "LatencyEncoder", "PoissonEncoder",
-           "RecurrentLIF", "SpikingLinear"]
+__all__ = ["ENCODERS", "DirectEncoder", "EventConv2d", "EventLinear", "LatencyEncoder", "MaxPool2d",
+           "PoissonEncoder", "RecurrentLIF", "SpikingLinear"]

@@ -24,6 +24,7 @@ from torch import nn
 from neuro.core.sequential import Sequential
 from neuro.errors import ConfigError
 from neuro.layers.event_conv import EventConv2d
+from neuro.layers.pool import MaxPool2d
 from neuro.neurons import build as build_neuron
 
 
@@ -64,7 +65,7 @@ def build_conv_snn(cfg: ConvSNNConfig, input_shape: tuple[int, ...], num_classes
             layers.append(nn.BatchNorm2d(c_out))
         layers.append(_neuron(cfg.neuron))
         if cfg.pool > 1:
-            layers.append(nn.AvgPool2d(cfg.pool) if cfg.pool_type == "avg" else nn.MaxPool2d(cfg.pool))
+            layers.append(nn.AvgPool2d(cfg.pool) if cfg.pool_type == "avg" else MaxPool2d(cfg.pool))
         c_in = c_out
     layers.append(nn.Flatten())
     if cfg.dropout:
