@@ -103,3 +103,14 @@ def test_errors_name_what_was_expected():
         EventConv2d(2, 4, 3, max_density=1.5)
     with pytest.raises(ShapeError, match=r"\(\.\.\., 2, H, W\).*\(3, 5, 8, 8\)"):
         EventConv2d(2, 4, 3)(torch.zeros(3, 5, 8, 8))
+
+
+def test_broadcast_output_gradient():
+    """``y.sum().backward()`` hands the backward an expanded (zero-stride) gradient."""
+    layer = EventConv2d(2, 3, 3, padding=1, mode="event").double()
+    x = _events((4, 2, 9, 9), 0.2)
+    layer(x).sum().backward()
+    got = layer.weight.grad.clone(), layer.bias.grad.clone()
+    layer.zero_grad()
+    F.conv2d(x, layer.weight, layer.bias, padding=1).sum().backward()
+    torch.testing.assert_close(got, (layer.weight.grad, layer.bias.grad), rtol=1e-12, atol=1e-12)

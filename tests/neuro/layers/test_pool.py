@@ -66,3 +66,11 @@ def test_channels_last_half_and_errors():
     torch.testing.assert_close(MaxPool2d(2)(h), F.max_pool2d(h, 2), rtol=0, atol=0)
     with pytest.raises(ShapeError, match=r"\(\.\.\., C, H, W\).*\(8, 8\)"):
         MaxPool2d(2)(torch.zeros(8, 8))
+
+
+def test_broadcast_output_gradient():
+    x = (torch.rand(2, 3, 8, 8) < 0.3).double()
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    MaxPool2d(2)(xa).sum().backward()
+    F.max_pool2d(xb, 2).sum().backward()
+    assert torch.equal(xa.grad, xb.grad)
