@@ -22,13 +22,48 @@ __all__ = ["flip_weight", "forward", "unflip_weight", "weight_grad"]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
+def _events(x, n, pad, img, wts, into_img):
+    """Every event of image ``n`` against its outputs: ``img`` ``(OH, OW * O)`` is that image's channels-last output
+    (or output gradient), ``wts`` ``(C, K, K * O)`` the flipped weights (or their gradient). ``into_img``: add
+    ``v * wts`` rows into ``img`` (forward), else ``v * img`` runs into ``wts`` (weight gradient)."""
+    _, c, h, w = x.shape
+    k = wts.shape[1]
+    o = wts.shape[2] // k
+    oh = img.shape[0]
+    ow = img.shape[1] // o
+    zero = x.dtype.type(0)
+    for ch in range(c):
+        for iy in range(h):
+            for ix in range(w):
+                v = x[n, ch, iy, ix]
+                if v == zero:
+                    continue
+                base = ix + pad - (k - 1)  # output column reached through the flipped kx = 0
+                j0 = max(0, -base)
+                j1 = min(k, ow - base)
+                if j1 <= j0:
+                    continue
+                length = (j1 - j0) * o
+                for ky in range(k):
+                    oy = iy + pad - ky
+                    if oy < 0 or oy >= oh:
+                        continue
+                    out_run = img[oy, (base + j0) * o:(base + j0) * o + length]
+                    w_run = wts[ch, ky, j0 * o:j0 * o + length]
+                    if into_img:
+                        for e in range(length):
+                            out_run[e] += v * w_run[e]
+                    else:
+                        for e in range(length):
+                            w_run[e] += v * out_run[e]
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
 def forward(x, wf, bias, out, pad, b0, b1, bs):
     """``out`` ``(N, O, OH, OW)`` = bias + the events' kernels; ``x`` ``(N, C, H, W)``, ``wf`` ``(C, K, K * O)``."""
-    n_img, c, h, w = x.shape
-    k = wf.shape[1]
+    n_img = x.shape[0]
     o = bias.shape[0]
     oh, ow = out.shape[2], out.shape[3]
-    zero = x.dtype.type(0)
     buf = np.empty((oh, ow * o), x.dtype)  # one image's output, channels-last (stays in cache)
     for blk in range(b0, b1):
         for n in range(blk * bs, min(n_img, (blk + 1) * bs)):
@@ -37,26 +72,7 @@ def forward(x, wf, bias, out, pad, b0, b1, bs):
                 for p in range(ow):
                     for q in range(o):
                         row[p * o + q] = bias[q]
-            for ch in range(c):
-                for iy in range(h):
-                    for ix in range(w):
-                        v = x[n, ch, iy, ix]
-                        if v == zero:
-                            continue
-                        base = ix + pad - (k - 1)  # output column reached through the flipped kx = 0
-                        j0 = max(0, -base)
-                        j1 = min(k, ow - base)
-                        if j1 <= j0:
-                            continue
-                        length = (j1 - j0) * o
-                        for ky in range(k):
-                            oy = iy + pad - ky
-                            if oy < 0 or oy >= oh:
-                                continue
-                            dst = buf[oy, (base + j0) * o:(base + j0) * o + length]
-                            src = wf[ch, ky, j0 * o:j0 * o + length]
-                            for e in range(length):
-                                dst[e] += v * src[e]
+            _events(x, n, pad, buf, wf, True)
             for q in range(o):
                 for oy in range(oh):
                     for p in range(ow):
@@ -69,39 +85,17 @@ def weight_grad(x, g, partial, pad, b0, b1, bs):
 
     ``g`` is the output gradient ``(N, O, OH, OW)`` (any strides); ``partial`` starts at zero.
     """
-    n_img, c, h, w = x.shape
-    k = partial.shape[2]
-    o = partial.shape[3] // k
+    n_img = x.shape[0]
+    o = g.shape[1]
     oh, ow = g.shape[2], g.shape[3]
-    zero = x.dtype.type(0)
     buf = np.empty((oh, ow * o), g.dtype)  # one image's output gradient, channels-last
     for blk in range(b0, b1):
-        acc = partial[blk]
         for n in range(blk * bs, min(n_img, (blk + 1) * bs)):
             for q in range(o):
                 for oy in range(oh):
                     for p in range(ow):
                         buf[oy, p * o + q] = g[n, q, oy, p]
-            for ch in range(c):
-                for iy in range(h):
-                    for ix in range(w):
-                        v = x[n, ch, iy, ix]
-                        if v == zero:
-                            continue
-                        base = ix + pad - (k - 1)
-                        j0 = max(0, -base)
-                        j1 = min(k, ow - base)
-                        if j1 <= j0:
-                            continue
-                        length = (j1 - j0) * o
-                        for ky in range(k):
-                            oy = iy + pad - ky
-                            if oy < 0 or oy >= oh:
-                                continue
-                            dst = acc[ch, ky, j0 * o:j0 * o + length]
-                            src = buf[oy, (base + j0) * o:(base + j0) * o + length]
-                            for e in range(length):
-                                dst[e] += v * src[e]
+            _events(x, n, pad, buf, partial[blk], False)
 
 
 def flip_weight(weight: np.ndarray) -> np.ndarray:
