@@ -33,7 +33,6 @@ class _MaxPool2d(torch.autograd.Function):
                    arg.numpy(), work=x.numel())
         ctx.k, ctx.shape = k, x.shape
         ctx.save_for_backward(arg)
-        ctx.mark_non_differentiable(arg)
         return out
 
     @staticmethod

@@ -31,15 +31,15 @@ def forward(x, k, out, arg, b0, b1, bs):
                         best = r0[2 * j]
                         where = 0
                         v = r0[2 * j + 1]
-                        if v > best or (v != v and best == best):
+                        if v > best or v != v:
                             best = v
                             where = 1
                         v = r1[2 * j]
-                        if v > best or (v != v and best == best):
+                        if v > best or v != v:
                             best = v
                             where = 2
                         v = r1[2 * j + 1]
-                        if v > best or (v != v and best == best):
+                        if v > best or v != v:
                             best = v
                             where = 3
                         out[p, i, j] = best
@@ -51,7 +51,7 @@ def forward(x, k, out, arg, b0, b1, bs):
                     for dy in range(k):
                         for dx in range(k):
                             v = x[p, k * i + dy, k * j + dx]
-                            if v > best or (v != v and best == best):  # the first maximum; NaN wins, as in torch
+                            if v > best or v != v:  # the first maximum; a NaN wins (the last one), as in torch
                                 best = v
                                 where = dy * k + dx
                     out[p, i, j] = best

@@ -230,7 +230,7 @@ def lif_scalars(spec: KernelSpec, like: Tensor) -> tuple[Tensor, ...]:
     """The scalar leaves of ``spec`` in :data:`LIF_SCALARS` order (zeros, of ``like``'s dtype, for the ones this
     neuron does not have). Those that need a gradient are moved to ``like``'s device; constants stay where they
     are (host numbers, read by the kernels' glue without a device round trip)."""
-    zero = torch.zeros((), dtype=like.dtype)
+    zero = _constant(0.0, like.dtype)
     return tuple(s.to(like.device) if s.requires_grad else s
                  for s in (spec.scalars.get(k, zero) for k in LIF_SCALARS))
 

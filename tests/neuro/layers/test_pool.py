@@ -74,3 +74,12 @@ def test_broadcast_output_gradient():
     MaxPool2d(2)(xa).sum().backward()
     F.max_pool2d(xb, 2).sum().backward()
     assert torch.equal(xa.grad, xb.grad)
+
+
+def test_nan_windows_like_torch():
+    x = torch.tensor([[[[float("nan"), 1.0, 2.0, float("nan")], [float("nan"), 0.0, 1.0, 3.0]]]], dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = MaxPool2d(2)(xa), F.max_pool2d(xb, 2)
+    ya.backward(torch.ones_like(ya))
+    yb.backward(torch.ones_like(yb))
+    assert torch.equal(ya.isnan(), yb.isnan()) and torch.equal(xa.grad, xb.grad)
