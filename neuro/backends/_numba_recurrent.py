@@ -62,10 +62,12 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                 continue
             # recurrent input: sample-major (dense rows) or neuron-major (a block's samples adjacent, for masked adds)
             rec = np.empty((nb, n) if dense else (n, nb), x.dtype)
-            mask = np.zeros((nb, n) if dense else (n, nb), x.dtype)  # spike value of neuron j, sample q, last step
+            # spike value of neuron j in sample q at the previous step where listed in `where`, else 0 (zeroed on use)
+            mask = np.zeros((nb, n) if dense else (n, nb), x.dtype)
             count = np.zeros(n, np.int64)  # samples where neuron j spiked at the previous step ...
             where = np.empty((n, nb), np.int64)  # ... and which
             v = np.empty((nb, n), x.dtype)
+            fired_at = np.empty(n, np.int64)
             for q in range(nb):
                 v[q] = v0[lo + q]
                 for j in range(n):
@@ -88,6 +90,7 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                         for a in range(m):
                             q = wj[a]
                             sq = mask[q, j]
+                            mask[q, j] = zero
                             rq = rec[q]
                             for i in range(n):
                                 rq[i] += sq * row[i]
@@ -107,23 +110,38 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                             w = vals[p]
                             for q in range(nb):
                                 rr[q] += mj[q] * w
+                    for a in range(m):
+                        mj[wj[a]] = zero
                     count[j] = 0
                 for q in range(nb):
                     xt = x[t, lo + q]
                     ot = out[t, lo + q]
                     vq = v[q]
-                    for i in range(n):
-                        h = decay * vq[i] + leak + gain * (xt[i] + (rec[q, i] if dense else rec[i, q]))
-                        fired = h - vth >= zero
-                        vq[i] = after_spike(h, fired, vth, v_reset, reset)
-                        ot[i] = one if fired else zero
+                    if dense:  # a branch-free loop over contiguous rows: vectorised
+                        rq = rec[q]
+                        for i in range(n):
+                            h = decay * vq[i] + leak + gain * (xt[i] + rq[i])
+                            fired = h - vth >= zero
+                            vq[i] = after_spike(h, fired, vth, v_reset, reset)
+                            ot[i] = one if fired else zero
+                    else:
+                        for i in range(n):
+                            h = decay * vq[i] + leak + gain * (xt[i] + rec[i, q])
+                            fired = h - vth >= zero
+                            vq[i] = after_spike(h, fired, vth, v_reset, reset)
+                            ot[i] = one if fired else zero
+                    k = 0
+                    for i in range(n):  # the neurons that fired, compacted without a branch
+                        fired_at[k] = i
+                        k += ot[i] != zero
+                    for a in range(k):
+                        i = fired_at[a]
                         if dense:
-                            mask[q, i] = one if fired else zero
+                            mask[q, i] = one
                         else:
-                            mask[i, q] = one if fired else zero
-                        if fired:
-                            where[i, count[i]] = q
-                            count[i] += 1
+                            mask[i, q] = one
+                        where[i, count[i]] = q
+                        count[i] += 1
                     if record:
                         vs[t, lo + q] = vq
             for q in range(nb):
