@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _numba_alif as nk
+from neuro.backends._numba_lif import kernel_surrogate
 from neuro.backends._parallel import blocks, run_blocks
 from neuro.backends._spec import KernelSpec, SequenceLayout, incoming, scalar_grads
 
@@ -59,7 +60,8 @@ class _ALIFSequence(torch.autograd.Function):
         partial = np.zeros((blocks(x.shape[1], bm), 5), dtype=np.float64)
         sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=ctx.c.dtype)
         need = ctx.needs_input_grad
-        kernel = nk.backward_kernel(spec.reset, spec.detach, spec.surrogate, any(need[5:]))
+        surrogate = kernel_surrogate(spec.surrogate, ctx.c.dtype)
+        kernel = nk.backward_kernel(spec.reset, spec.detach, surrogate, any(need[5:]))
         unused = np.empty((1, 1), ctx.c.dtype)
         run_blocks(kernel, x.shape[1], bm, _np(x), _np(v0), _np(a0), ctx.c, sg, unused, _np(g_out), _np(g_v),
                    _np(g_a), _np(g_x), _np(g_v0), _np(g_a0), partial, work=x.numel())

@@ -69,19 +69,20 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     if scalar_grads and g_x is x:
         g_x = torch.empty_like(x)  # the scalar gradients read x after h is written
     i_seq = torch.empty_like(x) if cuba else x.new_empty(1, 1)
-    pre_d = spec.surrogate in TORCH_SURROGATES
+    surrogate = nk.kernel_surrogate(spec.surrogate, c.dtype)
+    pre_d = surrogate in TORCH_SURROGATES
     z = torch.empty_like(x) if pre_d else x.new_empty(1, 1)
-    run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba, spec.surrogate if pre_d else 0), x.shape[1],
+    run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba, surrogate if pre_d else 0), x.shape[1],
                nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(g_x), _np(i_seq), c.dtype.type(spec.sg_a), _np(z),
                work=x.numel())
-    if spec.surrogate == 1:  # the transcendental part, vectorised by torch, in place
+    if surrogate == 1:  # the transcendental part, vectorised by torch, in place
         z.sigmoid_()
     elif pre_d:
         z.exp_()
     dd = _np(z)
     sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
     partial = np.zeros((blocks(x.shape[1], nk.BLOCK), 6), dtype=np.float64)
-    kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, spec.surrogate, pre_d, scalar_grads)
+    kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, surrogate, pre_d, scalar_grads)
     run_blocks(kernel, x.shape[1], nk.BLOCK, _np(g_x), _np(x), _np(v0), _np(i0), _np(i_seq), c, sg, dd, _np(g_out),
                _np(g_v), _np(g_i), _np(g_v0), _np(g_i0), partial, work=x.numel())
     return g_x, g_v0, g_i0, partial.sum(axis=0)
@@ -89,7 +90,7 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
 
 #: Surrogates whose derivative needs ``exp``: its transcendental part is computed over the whole sequence by
 #: torch (vectorised, in place on the argument the charge kernel writes), not element by element in the kernel,
-#: where numba calls a scalar ``exp``.
+#: where numba calls a scalar ``exp`` (except the float32 Sigmoid: :func:`~neuro.backends._numba_lif.exp32`).
 TORCH_SURROGATES = (1, 5)
 
 

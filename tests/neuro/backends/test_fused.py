@@ -119,9 +119,35 @@ def test_float32_spikes_bit_identical_and_grads_close():
     x = _input(torch.float32, (20, 4, 33))
     assert_same(LIF(tau_mem=2e-3, decay_input=False, detach_reset=True), x, "fused")
     assert_same(ALIF(tau_mem=4e-3, tau_adapt=1e-2, beta_adapt=0.5), x, "fused")
-    assert_same(LIF(tau_mem=2e-3, surrogate="sigmoid", learn_threshold=True), x, "fused")  # torch-computed d
-    assert_same(LIF(tau_mem=2e-3, surrogate="sigmoid", learn_threshold=True), x, "fused")
-    assert_same(ALIF(tau_mem=4e-3, surrogate="erf"), x, "fused")
+    assert_same(LIF(tau_mem=2e-3, surrogate="sigmoid", learn_threshold=True), x, "fused")  # in-kernel exp32
+    assert_same(ALIF(tau_mem=4e-3, surrogate="sigmoid"), x, "fused")
+    assert_same(ALIF(tau_mem=4e-3, surrogate="erf"), x, "fused")  # torch-computed exp
+
+
+def test_exp32_within_two_ulp_of_exp():
+    """The kernels' vectorisable float32 ``exp`` (the Sigmoid surrogate's) against float64 ``exp`` rounded to
+    float32: within 2 ulp over its whole range, exact at 0, clamped outside [-87, 88]."""
+    import numpy as np
+    from numba import njit
+
+    from neuro.backends._numba_lif import exp32
+
+    @njit
+    def apply(a, out):
+        for i in range(a.shape[0]):
+            out[i] = exp32(a[i])
+
+    a = np.concatenate([np.linspace(-87, 88, 200_001, dtype=np.float32),
+                        np.float32([0.0, -0.0, 1e-30, -1e-30, np.log(2) / 2, -np.log(2) / 2, -100.0, 100.0])])
+    out = np.empty_like(a)
+    apply(a, out)
+    inside = (a >= -87) & (a <= 88)
+    ref = np.exp(a[inside].astype(np.float64)).astype(np.float32)
+    ulp = np.abs(out[inside].view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
+    assert ulp.max() <= 2, (ulp.max(), a[inside][ulp.argmax()])
+    assert ulp.mean() < 0.5
+    assert out[a == 0].tolist() == [1.0, 1.0]
+    assert out[-2] == out[a == -87][0] and out[-1] == out[a == 88][0]  # -100 and 100: clamped
 
 
 @given(t=st.integers(1, 7), shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
