@@ -67,30 +67,28 @@ def backward_kernel(reset: int, detach: bool, surrogate: int, scalar_grads: bool
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, a0, c, sg, dd, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs):
+    def blocks_(x, v0, a0, c, sg, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs, hs_buf, vs_buf, as_buf,
+                acc_buf):
         t_len, n = x.shape
         decay, leak, gain, vth, adecay, v_reset, beta_a = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         k1, k2 = sg[0], sg[1]
         zero = x.dtype.type(0)
         one = x.dtype.type(1)
-        hs_buf = np.empty((t_len, bs), x.dtype)  # charged membrane h_t
-        vs_buf = np.empty((t_len, bs), x.dtype)  # membrane entering step t
-        as_buf = np.empty((t_len, bs), x.dtype)  # adaptation entering step t
-        acc_buf = np.empty((5, bs if scalar_grads else 1))
         for blk in range(b0, b1):
             lo = blk * bs
             hi = min(n, lo + bs)
             m = hi - lo
-            hs, vs, As = hs_buf[:, :m], vs_buf[:, :m], as_buf[:, :m]
+            hs, vs, As = hs_buf, vs_buf, as_buf  # whole rows (a column slice is strided to numba: not vectorised)
             v = v0[lo:hi].copy()
             a = a0[lo:hi].copy()
             for t in range(t_len):
                 xt = x[t, lo:hi]
-                ht, vt, at = hs[t], vs[t], As[t]
+                ht, vt, at = hs[t], vs[t if scalar_grads else 0], As[t]
                 for j in range(m):
                     vj = v[j]
                     aj = a[j]
-                    vt[j] = vj
+                    if scalar_grads:
+                        vt[j] = vj
                     at[j] = aj
                     h = decay * vj + leak + gain * xt[j]
                     ht[j] = h
@@ -100,13 +98,13 @@ def backward_kernel(reset: int, detach: bool, surrogate: int, scalar_grads: bool
                     a[j] = adecay * aj + (one if fired else zero)
             gv = g_vt[lo:hi].copy()
             ga = g_at[lo:hi].copy()
-            acc = acc_buf[:, :m] if scalar_grads else acc_buf
+            acc = acc_buf
             acc[:] = 0.0
             for t in range(t_len - 1, -1, -1):
                 xt = x[t, lo:hi]
                 got = g_out[t, lo:hi]
                 gxt = g_x[t, lo:hi]
-                ht, vt, at = hs[t], vs[t], As[t]
+                ht, vt, at = hs[t], vs[t if scalar_grads else 0], As[t]
                 for j in range(m):
                     h = ht[j]
                     aj = at[j]
@@ -145,6 +143,18 @@ def backward_kernel(reset: int, detach: bool, surrogate: int, scalar_grads: bool
             g_a0[lo:hi] = ga
             if scalar_grads:
                 for k in range(5):
-                    partial[blk, k] = acc[k].sum()
+                    partial[blk, k] = acc[k, :m].sum()
+
+    @njit(nogil=True, cache=True, error_model="numpy")
+    def kernel(x, v0, a0, c, sg, dd, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs):
+        # The per-block buffers are allocated here and passed to the loops as arguments: rows sliced from an array
+        # allocated in the same function kept the loops from vectorising (the backward ran 3x slower).
+        t_len = x.shape[0]
+        hs_buf = np.empty((t_len, bs), x.dtype)  # charged membrane h_t
+        vs_buf = np.empty((t_len if scalar_grads else 1, bs), x.dtype)  # membrane entering step t (scalar grads)
+        as_buf = np.empty((t_len, bs), x.dtype)  # adaptation entering step t
+        acc_buf = np.empty((5, bs if scalar_grads else 1))
+        blocks_(x, v0, a0, c, sg, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs, hs_buf, vs_buf, as_buf,
+                acc_buf)
 
     return kernel
