@@ -106,7 +106,8 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     for r0 in range(0, m, BAGS):
         r1 = min(m, r0 + BAGS)
         p0, p1 = (int(offsets[r0]), int(offsets[r1])) if r1 - r0 < m else (0, indices.shape[0])
-        idx, bags = indices[p0:p1], offsets[r0:r1] - p0 if p0 else offsets[r0:r1]
+        idx = indices[p0:p1]
+        bags = offsets[r0:r1] - p0 if p0 else offsets[r0:r1]  # each bag's start within idx
         weights = None if values is None else values[p0:p1]
         for n0, part in parts:
             out[r0:r1, n0:n0 + COLUMNS] = F.embedding_bag(idx, part, bags, mode="sum", per_sample_weights=weights)

@@ -34,17 +34,17 @@ from numba.extending import intrinsic
 
 from neuro.backends._spec import surrogate_constants
 
-__all__ = ["BLOCK", "FAST_SIGMOID", "adjoint_kernel", "backward_block", "charge_kernel", "exp32", "forward_kernel",
+__all__ = ["BLOCK", "SIGMOID_EXP32", "adjoint_kernel", "backward_block", "charge_kernel", "exp32", "forward_kernel",
            "kernel_surrogate", "surrogate_constants", "surrogate_grad"]
 
 #: Kernel code of the Sigmoid surrogate on float32 computed with :func:`exp32` in the kernel (vectorised);
 #: code 1 (Sigmoid) is left to torch's ``sigmoid_`` (float64, where a float32 polynomial is not accurate enough).
-FAST_SIGMOID = 6
+SIGMOID_EXP32 = 6
 
 
 def kernel_surrogate(kind: int, dtype: np.dtype | type) -> int:
-    """The kernels' code for surrogate ``kind`` on ``dtype``: :data:`FAST_SIGMOID` for a float32 Sigmoid."""
-    return FAST_SIGMOID if kind == 1 and np.dtype(dtype) == np.float32 else kind
+    """The kernels' code for surrogate ``kind`` on ``dtype``: :data:`SIGMOID_EXP32` for a float32 Sigmoid."""
+    return SIGMOID_EXP32 if kind == 1 and np.dtype(dtype) == np.float32 else kind
 
 #: Neurons per forward block.
 BLOCK = 2048
@@ -66,7 +66,7 @@ def _pow2(typingctx, n):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def exp32(x):
-    """``exp(x)`` of a float32 within 1.5 ulp (clamped to [-87, 88]), in operations LLVM vectorises (numba's
+    """``exp(x)`` of a float32 within 2 ulp (clamped to [-87, 88]), in operations LLVM vectorises (numba's
     ``math.exp`` is a scalar libm call): ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` (``ln2`` in two parts),
     ``exp(r)`` by Cephes' ``expf`` minimax polynomial, times ``2^n`` from its exponent bits."""
     x = min(max(x, np.float32(-87.0)), np.float32(88.0))
@@ -92,7 +92,7 @@ def surrogate_grad(z, kind, k1, k2, one, zero):
     if kind == 1:  # Sigmoid
         s = one / (one + math.exp(-(k1 * z)))
         return k1 * s * (one - s)
-    if kind == 6:  # Sigmoid, float32: FAST_SIGMOID
+    if kind == 6:  # Sigmoid, float32: SIGMOID_EXP32
         s = one / (one + exp32(-(k1 * z)))
         return k1 * s * (one - s)
     if kind == 2:  # FastSigmoid
