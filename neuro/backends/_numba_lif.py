@@ -66,10 +66,11 @@ def _pow2(typingctx, n):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def exp32(x):
-    """``exp(x)`` of a float32 within 2 ulp (clamped to [-87, 88]), in operations LLVM vectorises (numba's
-    ``math.exp`` is a scalar libm call): ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` (``ln2`` in two parts),
-    ``exp(r)`` by Cephes' ``expf`` minimax polynomial, times ``2^n`` from its exponent bits."""
-    x = min(max(x, np.float32(-87.0)), np.float32(88.0))
+    """``exp(x)`` of a float32 within 2 ulp (clamped to [-87, 88]; NaN gives NaN), in operations LLVM vectorises
+    (numba's ``math.exp`` is a scalar libm call): ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` (``ln2`` in two
+    parts), ``exp(r)`` by Cephes' ``expf`` minimax polynomial, times ``2^n`` from its exponent bits."""
+    x = np.float32(-87.0) if x < np.float32(-87.0) else x  # comparisons, not min/max: a NaN stays NaN
+    x = np.float32(88.0) if x > np.float32(88.0) else x
     t = x * np.float32(1.44269504088896341)
     n = (t + np.float32(12582912.0)) - np.float32(12582912.0)  # round to nearest (|t| < 2^22)
     r = x - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
@@ -80,6 +81,7 @@ def exp32(x):
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * (r * r) + r + np.float32(1.0)
+    n = n if n == n else np.float32(0.0)  # a NaN input (p is NaN then) converts no NaN to an integer
     return p * _pow2(np.int32(n))
 
 

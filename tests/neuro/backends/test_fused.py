@@ -126,7 +126,7 @@ def test_float32_spikes_bit_identical_and_grads_close():
 
 def test_exp32_within_two_ulp_of_exp():
     """The kernels' vectorisable float32 ``exp`` (the Sigmoid surrogate's) against float64 ``exp`` rounded to
-    float32: within 2 ulp over its whole range, exact at 0, clamped outside [-87, 88]."""
+    float32: within 2 ulp over its whole range, exact at 0, clamped outside [-87, 88], NaN kept."""
     import numpy as np
     from numba import njit
 
@@ -138,9 +138,10 @@ def test_exp32_within_two_ulp_of_exp():
             out[i] = exp32(a[i])
 
     a = np.concatenate([np.linspace(-87, 88, 200_001, dtype=np.float32),
-                        np.float32([0.0, -0.0, 1e-30, -1e-30, np.log(2) / 2, -np.log(2) / 2, -100.0, 100.0])])
+                        np.float32([0.0, -0.0, 1e-30, -1e-30, np.log(2) / 2, -np.log(2) / 2, np.nan, -100.0, 100.0])])
     out = np.empty_like(a)
     apply(a, out)
+    assert np.isnan(out[-3])  # a NaN membrane gives a NaN gradient, as torch's sigmoid does
     inside = (a >= -87) & (a <= 88)
     ref = np.exp(a[inside].astype(np.float64)).astype(np.float32)
     ulp = np.abs(out[inside].view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
