@@ -80,8 +80,6 @@ def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
 #: Table columns per gather: a (rows x 64) float32 slice of a few-thousand-row table stays in L2, where a
 #: whole 512-column table would be re-read from L3 for every bag (1.4x faster on the W1 layer, measured).
 COLUMNS = 64
-#: Bags per gather of a column slice (W4's 19200 bags: 57-65 ms in blocks of 4096 against 84-124 ms at once).
-BAGS = 4096
 
 
 def _rows(table: Tensor) -> Tensor:
@@ -94,23 +92,14 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     """``out[b] = sum_p values[p] * table[indices[p]]`` for ``p`` in bag ``b`` (``offsets`` has one extra end).
 
     ``table`` may be any 2-D view (e.g. ``weight.t()``): only the column slices are made contiguous, when
-    their rows are not. A wide table is gathered :data:`COLUMNS` columns at a time, and then, for many bags,
-    :data:`BAGS` bags at a time, so that each partial result is small (a large fresh one costs page faults, and
-    copying it into place another pass over memory)."""
+    their rows are not."""
     n = table.shape[1]
     if n <= 2 * COLUMNS:
         return F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
-    m = offsets.shape[0] - 1
-    out = table.new_empty(m, n)
-    parts = [(n0, _rows(table[:, n0:n0 + COLUMNS])) for n0 in range(0, n, COLUMNS)]
-    for r0 in range(0, m, BAGS):
-        r1 = min(m, r0 + BAGS)
-        p0, p1 = (int(offsets[r0]), int(offsets[r1])) if r1 - r0 < m else (0, indices.shape[0])
-        idx = indices[p0:p1]
-        bags = offsets[r0:r1] - p0 if p0 else offsets[r0:r1]  # each bag's start within idx
-        weights = None if values is None else values[p0:p1]
-        for n0, part in parts:
-            out[r0:r1, n0:n0 + COLUMNS] = F.embedding_bag(idx, part, bags, mode="sum", per_sample_weights=weights)
+    out = table.new_empty(offsets.shape[0] - 1, n)
+    for n0 in range(0, n, COLUMNS):
+        part = _rows(table[:, n0:n0 + COLUMNS])
+        out[:, n0:n0 + COLUMNS] = F.embedding_bag(indices, part, offsets[:-1], mode="sum", per_sample_weights=values)
     return out
 
 

@@ -148,7 +148,7 @@ def backward_kernel(reset: int, detach: bool, surrogate: int, scalar_grads: bool
     @njit(nogil=True, cache=True, error_model="numpy")
     def kernel(x, v0, a0, c, sg, dd, g_out, g_vt, g_at, g_x, g_v0, g_a0, partial, b0, b1, bs):
         # The per-block buffers are allocated here and passed to the loops as arguments: rows sliced from an array
-        # allocated in the same function kept the loops from vectorising (the backward ran 3x slower).
+        # allocated in the same function kept the loops from vectorising.
         t_len = x.shape[0]
         hs_buf = np.empty((t_len, bs), x.dtype)  # charged membrane h_t
         vs_buf = np.empty((t_len if scalar_grads else 1, bs), x.dtype)  # membrane entering step t (scalar grads)

@@ -117,19 +117,11 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                     xt = x[t, lo + q]
                     ot = out[t, lo + q]
                     vq = v[q]
-                    if dense:  # a branch-free loop over contiguous rows: vectorised
-                        rq = rec[q]
-                        for i in range(n):
-                            h = decay * vq[i] + leak + gain * (xt[i] + rq[i])
-                            fired = h - vth >= zero
-                            vq[i] = after_spike(h, fired, vth, v_reset, reset)
-                            ot[i] = one if fired else zero
-                    else:
-                        for i in range(n):
-                            h = decay * vq[i] + leak + gain * (xt[i] + rec[i, q])
-                            fired = h - vth >= zero
-                            vq[i] = after_spike(h, fired, vth, v_reset, reset)
-                            ot[i] = one if fired else zero
+                    for i in range(n):  # branch-free (vectorised over contiguous rows when dense)
+                        h = decay * vq[i] + leak + gain * (xt[i] + (rec[q, i] if dense else rec[i, q]))
+                        fired = h - vth >= zero
+                        vq[i] = after_spike(h, fired, vth, v_reset, reset)
+                        ot[i] = one if fired else zero
                     k = 0
                     for i in range(n):  # the neurons that fired, compacted without a branch
                         fired_at[k] = i

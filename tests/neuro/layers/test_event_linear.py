@@ -43,21 +43,6 @@ def test_event_path_equals_dense_values_and_gradients(kind, width):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("bags", [1, 7, 30, 1000])
-def test_gathers_in_blocks_of_bags_equal_dense(bags, monkeypatch):
-    """Wide outputs over many rows are gathered a block of bags at a time: every block size (including empty
-    rows at block edges and a single block) gives the dense values and weight gradient."""
-    from neuro.backends import _fused_event
-
-    monkeypatch.setattr(_fused_event, "BAGS", bags)
-    layer = EventLinear(37, 300).double()
-    x = _spikes((30, 37), 0.1)
-    x[3:9] = 0  # empty bags
-    x[0, :] = 0
-    for a, b in zip(_grads(layer, x, "event"), _grads(layer, x, "dense"), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-
-
 @pytest.mark.parametrize("width", [40, 300])
 def test_float32_close_to_dense(width):
     """300 outputs: fbgemm's float32 gathers read column slices of the output gradient at its row stride."""
