@@ -2,7 +2,9 @@
 
 1. Host-device synchronisations in one neuro Meta-SpikeFormer training step (``torch.cuda.set_sync_debug_mode``).
 2. Where the GPU time of that step goes, neuro against the SpikingJelly-built model (torch profiler, CUDA time).
-3. ``--sweep``: the Triton LIF kernels' (BLOCK, warps) pairs on W3-like and Meta-SpikeFormer-like shapes.
+3. The Triton LIF kernels with and without their one-step look-ahead load (``PREFETCH``) on W3-like and
+   Meta-SpikeFormer-like shapes, beside the card's copy bandwidth (``clone`` of the same input) for scale.
+4. ``--sweep``: the Triton LIF kernels' (BLOCK, warps) pairs on the same shapes.
 
 Usage: ``PYTHONPATH=. python experiments/gpu_tuning.py [--sweep]``
 """
@@ -65,11 +67,41 @@ def _median_ms(fn, reps: int = 15) -> float:
     return sorted(out)[2]
 
 
-def sweep() -> None:
-    lif = NeuronSetting().lif().cuda()
+def _data() -> dict[str, torch.Tensor]:
     g = torch.Generator(device="cuda").manual_seed(0)
     shapes = {"T64xN1M": (64, 1 << 20), "T4xN6.4M": (4, 16 * 32 * 112 * 112), "T4xN1.1M": (4, 16 * 360 * 196)}
-    data = {k: torch.rand(s, generator=g, device="cuda") * 1.2 + 0.3 for k, s in shapes.items()}
+    return {k: torch.rand(s, generator=g, device="cuda") * 1.2 + 0.3 for k, s in shapes.items()}
+
+
+def _fwd_train_ms(lif: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
+    with torch.no_grad():
+        fwd = _median_ms(lambda: lif(x))
+    xg, grad = x.clone().requires_grad_(), torch.rand_like(x) - 0.5
+    return fwd, _median_ms(lambda: lif(xg)[0].backward(grad))
+
+
+def prefetch() -> None:
+    """Forward reads x and writes the spikes (2 passes over a (T, N) float32 tensor); forward + backward with
+    the membrane kept: 6 passes (x, spikes, h; h, output gradient, input gradient)."""
+    lif = NeuronSetting().lif().cuda()
+    saved = tk.PREFETCH
+    with backends.use("triton", strict=True):
+        for k, x in _data().items():
+            gb = x.numel() * x.element_size() / 1e9
+            copy = _median_ms(lambda x=x: x.clone())
+            line = [f"{k}: clone {copy:.3f} ms ({2 * gb / copy * 1e3:.0f} GB/s)"]
+            for on in (False, True):
+                tk.PREFETCH = on
+                fwd, train = _fwd_train_ms(lif, x)
+                line.append(f"PREFETCH={on}: fwd {fwd:.3f} ms ({2 * gb / fwd * 1e3:.0f} GB/s), "
+                            f"fwd+bwd {train:.3f} ms ({6 * gb / train * 1e3:.0f} GB/s)")
+            print("; ".join(line))
+    tk.PREFETCH = saved
+
+
+def sweep() -> None:
+    lif = NeuronSetting().lif().cuda()
+    data = _data()
     saved = tk.BLOCK, tk.NUM_WARPS
     rows = {}
     with backends.use("triton", strict=True):
@@ -77,10 +109,7 @@ def sweep() -> None:
             tk.BLOCK, tk.NUM_WARPS = block, warps
             row = {}
             for k, x in data.items():
-                with torch.no_grad():
-                    row[k + " fwd"] = _median_ms(lambda x=x: lif(x))
-                xg, grad = x.clone().requires_grad_(), torch.rand_like(x) - 0.5
-                row[k + " train"] = _median_ms(lambda xg=xg, grad=grad: lif(xg)[0].backward(grad))
+                row[k + " fwd"], row[k + " train"] = _fwd_train_ms(lif, x)
             rows[(block, warps)] = row
             print(f"BLOCK {block} warps {warps}: " + ", ".join(f"{k} {v:.3f} ms" for k, v in row.items()))
     tk.BLOCK, tk.NUM_WARPS = saved
@@ -95,6 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("gpu_tuning.py needs a CUDA GPU")
+    prefetch()
     syncs()
     gpu_time()
     if args.sweep:

@@ -21,12 +21,15 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["BLOCK", "NUM_WARPS", "grid", "lif_backward", "lif_forward"]
+__all__ = ["BLOCK", "NUM_WARPS", "PREFETCH", "grid", "lif_backward", "lif_forward"]
 
 #: Neurons per program, and warps per program: 512/4 was the best of eight (BLOCK, warps) pairs on an H200 over
 #: (T, N) = (64, 1M), (4, 6.4M), (4, 1.1M), forward and forward + backward (within ~1% of 256/4 on average).
 BLOCK = 512
 NUM_WARPS = 4
+#: Load the next step's input (forward) and output gradient (backward) one step ahead, so a warp has the next
+#: load in flight while it computes the current step (the time loop is otherwise one dependent load per step).
+PREFETCH = True
 
 
 @triton.jit
@@ -130,7 +133,7 @@ def _st(ptr, value, mask):
 @triton.jit
 def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr, iseq_ptr, h_ptr, T, N,
                 RESET: tl.constexpr, DELAYED: tl.constexpr, NO_LEAK: tl.constexpr, CUBA: tl.constexpr,
-                RECORD: tl.constexpr, SAVE_H: tl.constexpr, BLOCK_N: tl.constexpr):
+                RECORD: tl.constexpr, SAVE_H: tl.constexpr, PREFETCH: tl.constexpr, BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
@@ -138,8 +141,14 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
     v = _ld(v0_ptr + offs, mask, decay)
     cur = _ld(i0_ptr + offs, mask, decay)
     row = offs.to(tl.int64)  # advanced by N per step: 64-bit offsets, no T*N overflow
+    nxt = _ld(x_ptr + row, mask, decay)
+    last = (row * 0 + N) * T  # the end of x (64-bit), for the masked look-ahead of the last step
     for _ in range(T):
-        inp = _ld(x_ptr + row, mask, decay)
+        if PREFETCH:
+            inp = nxt
+            nxt = _ld(x_ptr + row + N, mask & (row + N < last), decay)
+        else:
+            inp = _ld(x_ptr + row, mask, decay)
         if CUBA:
             cur = syn_decay * cur + gain_syn * inp
             inp = cur
@@ -163,7 +172,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
                  h_ptr, cur_ptr, partial_ptr, T, N,
                  RESET: tl.constexpr, DELAYED: tl.constexpr, DETACH: tl.constexpr, NO_LEAK: tl.constexpr,
                  CUBA: tl.constexpr, SURROGATE: tl.constexpr, HAVE_H: tl.constexpr, SCALAR_GRADS: tl.constexpr,
-                 BLOCK_N: tl.constexpr):
+                 PREFETCH: tl.constexpr, BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
@@ -195,14 +204,20 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     acc_vth = zero
     acc_sdecay = zero
     acc_gsyn = zero
+    h_prev = _ld(h_ptr + row - N, mask, decay)  # step T-1's, then each step's is read once (as the state of t+1)
+    go_prev = _ld(gout_ptr + row - N, mask, decay)
     for k in range(T):
         t = T - 1 - k
         row -= N
-        h = _ld(h_ptr + row, mask, decay)
-        if t > 0:
-            state = _after(_ld(h_ptr + row - N, mask, decay), vth, v_reset, RESET, DELAYED)
+        h = h_prev
+        has_prev = row >= N  # t > 0 (for the neurons in range, whose offset is below N)
+        h_prev = _ld(h_ptr + row - N, mask & has_prev, decay)
+        state = tl.where(has_prev, _after(h_prev, vth, v_reset, RESET, DELAYED), v0)
+        if PREFETCH:
+            go = go_prev
+            go_prev = _ld(gout_ptr + row - N, mask & has_prev, decay)
         else:
-            state = v0
+            go = _ld(gout_ptr + row, mask, decay)
         if DELAYED:
             fired_prev = (state - vth) >= 0.0
         else:
@@ -212,7 +227,6 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
             vdec = tl.where(fired_prev, v_reset + zero, state)
         z = h - vth
         d = _surrogate(z, k1, k2, SURROGATE)
-        go = _ld(gout_ptr + row, mask, decay)
         if DELAYED:
             gh = go * d + gv
             g_th = -go * d
