@@ -2,9 +2,11 @@
 
 1. Host-device synchronisations in one neuro Meta-SpikeFormer training step (``torch.cuda.set_sync_debug_mode``).
 2. Where the GPU time of that step goes, neuro against the SpikingJelly-built model (torch profiler, CUDA time).
-3. The Triton LIF kernels with and without their one-step look-ahead load (``PREFETCH``) on W3-like and
-   Meta-SpikeFormer-like shapes, beside the card's copy bandwidth (``clone`` of the same input) for scale.
-4. ``--sweep``: the Triton LIF kernels' (BLOCK, warps) pairs on the same shapes.
+3. The Triton LIF kernels with and without their one-step look-ahead loads (``PREFETCH_FORWARD``,
+   ``PREFETCH_BACKWARD``) on W3-like and Meta-SpikeFormer-like shapes, beside the card's copy bandwidth
+   (``clone`` of the same input) for scale.
+4. Host time per neuron call, neuro against SpikingJelly, and W3's forward timed with and without waiting.
+5. ``--sweep``: the Triton LIF kernels' (BLOCK, warps) pairs on the same shapes.
 
 Usage: ``PYTHONPATH=. python experiments/gpu_tuning.py [--sweep]``
 """
@@ -12,6 +14,7 @@ Usage: ``PYTHONPATH=. python experiments/gpu_tuning.py [--sweep]``
 from __future__ import annotations
 
 import argparse
+import traceback
 import warnings
 
 import torch
@@ -82,21 +85,58 @@ def _fwd_train_ms(lif: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
 
 def prefetch() -> None:
     """Forward reads x and writes the spikes (2 passes over a (T, N) float32 tensor); forward + backward with
-    the membrane kept: 6 passes (x, spikes, h; h, output gradient, input gradient)."""
+    the membrane kept: 6 passes (x, spikes, h; h, output gradient, input gradient). Each setting twice, in
+    alternating order, to show the spread."""
     lif = NeuronSetting().lif().cuda()
-    saved = tk.PREFETCH
+    saved = tk.PREFETCH_FORWARD, tk.PREFETCH_BACKWARD
+    settings = [(False, False), (True, False), (True, True), (False, True)] * 2
     with backends.use("triton", strict=True):
         for k, x in _data().items():
             gb = x.numel() * x.element_size() / 1e9
             copy = _median_ms(lambda x=x: x.clone())
             line = [f"{k}: clone {copy:.3f} ms ({2 * gb / copy * 1e3:.0f} GB/s)"]
-            for on in (False, True):
-                tk.PREFETCH = on
+            for fwd_on, bwd_on in settings:
+                tk.PREFETCH_FORWARD, tk.PREFETCH_BACKWARD = fwd_on, bwd_on
                 fwd, train = _fwd_train_ms(lif, x)
-                line.append(f"PREFETCH={on}: fwd {fwd:.3f} ms ({2 * gb / fwd * 1e3:.0f} GB/s), "
-                            f"fwd+bwd {train:.3f} ms ({6 * gb / train * 1e3:.0f} GB/s)")
-            print("; ".join(line))
-    tk.PREFETCH = saved
+                line.append(f"prefetch fwd={fwd_on:d} bwd={bwd_on:d}: fwd {fwd:.3f} ms ({2 * gb / fwd * 1e3:.0f} "
+                            f"GB/s), fwd+bwd {train:.3f} ms ({6 * gb / train * 1e3:.0f} GB/s)")
+            print("\n  ".join(line))
+    tk.PREFETCH_FORWARD, tk.PREFETCH_BACKWARD = saved
+
+
+def host() -> None:
+    """Host time of one neuron call (a 1x1 input, so the GPU work is nil: calls queued back to back without
+    waiting), neuro against SpikingJelly; then W3's forward timed as the bench times it (one call, wait) and
+    back to back (CUDA events), which leaves out the host time that overlaps the GPU's work."""
+    import time
+
+    from neuro.bench.peers import neuron
+
+    for impl in ("neuro", "spikingjelly"):
+        fn = neuron(impl)
+        for grad in (False, True):
+            x = torch.rand(1, 1, device="cuda", requires_grad=grad)
+            with torch.set_grad_enabled(grad):
+                for _ in range(200):
+                    fn(x)
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                for _ in range(1000):
+                    fn(x)
+                host_us = (time.perf_counter() - t0) * 1e3
+            torch.cuda.synchronize()
+            print(f"{impl} host time per call ({'with' if grad else 'no'} grad): {host_us:.1f} us")
+        x = torch.rand(64, 1 << 20, device="cuda") * 1.2
+        with torch.no_grad():
+            waits = []
+            for _ in range(20):
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                fn(x)
+                torch.cuda.synchronize()
+                waits.append((time.perf_counter() - t0) * 1e3)
+            print(f"{impl} W3 forward: one call then wait {sorted(waits)[10]:.3f} ms, back to back "
+                  f"{_median_ms(lambda fn=fn, x=x: fn(x)):.3f} ms")
 
 
 def sweep() -> None:
@@ -124,11 +164,11 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("gpu_tuning.py needs a CUDA GPU")
-    prefetch()
-    syncs()
-    gpu_time()
-    if args.sweep:
-        sweep()
+    for part in (prefetch, host, syncs, gpu_time, *((sweep,) if args.sweep else ())):
+        try:  # one part failing does not cost the others a GPU session
+            part()
+        except Exception:
+            traceback.print_exc()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["BLOCK", "NUM_WARPS", "PREFETCH", "grid", "lif_backward", "lif_forward"]
+__all__ = ["BLOCK", "NUM_WARPS", "PREFETCH_BACKWARD", "PREFETCH_FORWARD", "grid", "lif_backward", "lif_forward"]
 
 #: Neurons per program, and warps per program: 512/4 was the best of eight (BLOCK, warps) pairs on an H200 over
 #: (T, N) = (64, 1M), (4, 6.4M), (4, 1.1M), forward and forward + backward (within ~1% of 256/4 on average).
@@ -29,7 +29,8 @@ BLOCK = 512
 NUM_WARPS = 4
 #: Load the next step's input (forward) and output gradient (backward) one step ahead, so a warp has the next
 #: load in flight while it computes the current step (the time loop is otherwise one dependent load per step).
-PREFETCH = True
+PREFETCH_FORWARD = True
+PREFETCH_BACKWARD = True
 
 
 @triton.jit

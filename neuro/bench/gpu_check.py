@@ -51,12 +51,15 @@ def _modules() -> list[tuple[str, Callable[[], torch.nn.Module]]]:
 
 
 def _agree(make: Callable[[], torch.nn.Module], device: str, dtype: torch.dtype, shape: tuple[int, ...],
-           tol: dict[str, float]) -> bool:
+           tol: dict[str, float]) -> tuple[bool, str]:
     """Spikes bit-identical and every gradient close between the reference and the Triton backend.
 
     float16/bfloat16 inputs (mixed precision: float32 parameters) are compared with the float32 reference on the
     same values: the kernels compute in float32, so the spikes must match and the input gradient must equal the
     reference's rounded to ``dtype`` (within ``tol``); the parameters' gradients within float32 tolerance.
+    Returns the verdict and, for a failure, what differed: how many spikes (and, for float16/bfloat16, how many
+    of each backend's spikes differ from a float64 reference on the same values, which tells a rounding tie at
+    the threshold from a wrong kernel) or the largest gradient error of each tensor.
     """
     from neuro import backends
 
@@ -76,12 +79,21 @@ def _agree(make: Callable[[], torch.nn.Module], device: str, dtype: torch.dtype,
         outs[backend] = (out.detach(), torch.autograd.grad(loss, [xx, *params]))
     (o_ref, g_ref), (o_tri, g_tri) = outs["reference"], outs["triton"]
     if not torch.equal(o_ref, o_tri.to(o_ref.dtype)):
-        return False
+        detail = f"{int((o_ref != o_tri.to(o_ref.dtype)).sum())} of {o_ref.numel()} spikes differ"
+        if half:
+            with backends.use("reference"), torch.no_grad():
+                o64 = make().to(device, torch.float64)(x.double())[0]
+            detail += (f"; against float64 on the same values: reference {int((o_ref.double() != o64).sum())}, "
+                       f"triton {int((o_tri.double() != o64).sum())}")
+        return False, detail
+    pairs = list(zip(g_ref, g_tri, strict=True))
+    tols = [tol] * len(pairs)
     if half:
-        ok_x = torch.allclose(g_tri[0].float(), g_ref[0].to(dtype).float(), **tol)
-        fp32 = {"rtol": 2e-4, "atol": 2e-4}
-        return ok_x and all(torch.allclose(a, b, **fp32) for a, b in zip(g_ref[1:], g_tri[1:], strict=True))
-    return all(torch.allclose(a, b, **tol) for a, b in zip(g_ref, g_tri, strict=True))
+        pairs[0] = (g_ref[0].to(dtype).float(), g_tri[0].float())
+        tols = [tol] + [{"rtol": 2e-4, "atol": 2e-4}] * (len(pairs) - 1)
+    bad = [f"gradient {k}: max |diff| {float((a - b.to(a.dtype)).abs().max()):.3g}"
+           for k, ((a, b), t) in enumerate(zip(pairs, tols, strict=True)) if not torch.allclose(a, b.to(a.dtype), **t)]
+    return not bad, "; ".join(bad)
 
 
 _TOLERANCES = {torch.float32: {"rtol": 2e-4, "atol": 2e-4}, torch.float64: {"rtol": 1e-9, "atol": 1e-9},
@@ -94,13 +106,13 @@ def _check_triton(log: Callable[[str], None], device: str, shape: tuple[int, ...
         for name, make in _modules():
             key = f"{name} {str(dtype).replace('torch.', '')}"
             try:
-                ok = _agree(make, device, dtype, shape, tol)
+                ok, detail = _agree(make, device, dtype, shape, tol)
             except Exception as exc:  # a kernel that fails to build here is a finding, not the end of the check
                 results[key] = f"ERROR {type(exc).__name__}: {exc}"
                 log(f"  ERROR {key}: {type(exc).__name__}: {exc}")
                 continue
-            results[key] = "pass" if ok else "FAIL"
-            log(f"  {'pass' if ok else 'FAIL'}  {key}")
+            results[key] = "pass" if ok else f"FAIL: {detail}"
+            log(f"  pass  {key}" if ok else f"  FAIL  {key}: {detail}")
     return results
 
 
