@@ -134,7 +134,8 @@ class _ALIFSequence(torch.autograd.Function):
         h = torch.empty_like(x, dtype=cd) if save else x.new_empty(1, dtype=cd)
         a_in = torch.empty_like(x, dtype=cd) if save else x.new_empty(1, dtype=cd)
         alif_forward[tk.grid(n)](x, v0, a0, c, out, v_out, a_out, v_seq, a_seq, h, a_in, t_len, n, RESET=spec.reset,
-                                 RECORD=record, SAVE=save, BLOCK_N=tk.BLOCK, num_warps=tk.NUM_WARPS)
+                                 RECORD=record, SAVE=save, BLOCK_N=tk.BLOCK, num_warps=tk.NUM_WARPS,
+                                 enable_fp_fusion=tk.FP_FUSION)
         ctx.spec, ctx.c, ctx.t_len = spec, c, t_len
         ctx.save_for_backward(x if any(ctx.needs_input_grad[5:]) else None, v0, a0, h, a_in)
         ctx.mark_non_differentiable(v_seq, a_seq)
@@ -156,7 +157,8 @@ class _ALIFSequence(torch.autograd.Function):
         partial = torch.zeros(grid[0], 5, dtype=cd, device=v0.device) if scalar_wanted else v0.new_empty(1, dtype=cd)
         alif_backward[grid](x if x is not None else v0.new_empty(1), v0, ctx.c, g_out, g_v, g_a, g_x, g_v0, g_a0, h,
                             a_in, partial, t_len, n, RESET=spec.reset, DETACH=spec.detach, SURROGATE=spec.surrogate,
-                            SCALAR_GRADS=scalar_wanted, BLOCK_N=tk.BLOCK, num_warps=tk.NUM_WARPS)
+                            SCALAR_GRADS=scalar_wanted, BLOCK_N=tk.BLOCK, num_warps=tk.NUM_WARPS,
+                            enable_fp_fusion=tk.FP_FUSION)
         g_scalars = scalar_grads(partial.sum(0), need[5:], cd) if scalar_wanted else (None,) * len(need[5:])
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_a0 if need[4] else None,
                 *g_scalars)
