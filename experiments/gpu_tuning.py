@@ -2,9 +2,8 @@
 
 1. Host-device synchronisations in one neuro Meta-SpikeFormer training step (``torch.cuda.set_sync_debug_mode``).
 2. Where the GPU time of that step goes, neuro against the SpikingJelly-built model (torch profiler, CUDA time).
-3. The Triton LIF kernels' GPU time with and without their one-step look-ahead loads (``PREFETCH_FORWARD``,
-   ``PREFETCH_BACKWARD``) and fused multiply-adds (``FP_FUSION``) on a W3 and a Meta-SpikeFormer-like shape,
-   beside the card's copy bandwidth (``clone`` of the same input) for scale.
+3. The Triton LIF kernels' own GPU time (profiler), with and without fused multiply-adds (``FP_FUSION``), on
+   a W3 and a Meta-SpikeFormer-like shape, beside the card's copy bandwidth (``clone`` of the same input).
 4. Host time per neuron call, neuro against SpikingJelly, and W3's forward timed with and without waiting.
 5. ``--sweep``: the Triton LIF kernels' (BLOCK, warps) pairs on the same shapes.
 
@@ -83,24 +82,22 @@ def _fwd_train_ms(lif: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
     return fwd, _median_ms(lambda: lif(xg)[0].backward(grad))
 
 
-def prefetch() -> None:
-    """GPU time per call of the forward and backward kernels (torch profiler: kernel time alone, no host
-    time), per look-ahead setting and with/without fused multiply-adds, each setting twice in alternating
-    order to show the spread. For scale: the forward moves 2 passes over a (T, N) float32 tensor (x in,
-    spikes out) and 3 when it keeps the membrane for the backward; the backward 3 (h, output gradient in,
-    input gradient out); ``clone`` moves 2."""
+def kernels() -> None:
+    """GPU time per call of the forward and backward kernels alone (torch profiler: no host time), with and
+    without fused multiply-adds (``FP_FUSION``), each setting twice in alternating order to show the spread.
+    For scale: here the forward moves 3 passes over a (T, N) float32 tensor (x in; spikes and the membrane
+    kept for the backward out), the backward 3 (membrane and output gradient in, input gradient out), and
+    ``clone`` 2."""
     lif = NeuronSetting().lif().cuda()
-    saved = tk.PREFETCH_FORWARD, tk.PREFETCH_BACKWARD, tk.FP_FUSION
-    settings = [(False, False, False), (True, False, False), (False, True, False), (True, True, False),
-                (True, True, True)] * 2
+    saved = tk.FP_FUSION
     with backends.use("triton", strict=True):
         for k, x in list(_data().items())[:2]:
             gb = x.numel() * x.element_size() / 1e9
             copy = _median_ms(lambda x=x: x.clone())
             print(f"{k}: clone {copy:.3f} ms ({2 * gb / copy * 1e3:.0f} GB/s)")
             xg, grad = x.clone().requires_grad_(), torch.rand_like(x) - 0.5
-            for fwd_on, bwd_on, fusion in settings:
-                tk.PREFETCH_FORWARD, tk.PREFETCH_BACKWARD, tk.FP_FUSION = fwd_on, bwd_on, fusion
+            for fusion in (False, True) * 2:
+                tk.FP_FUSION = fusion
                 for _ in range(3):
                     lif(xg)[0].backward(grad)
                 torch.cuda.synchronize()
@@ -110,10 +107,10 @@ def prefetch() -> None:
                     torch.cuda.synchronize()
                 ms = {e.key: e.self_device_time_total / e.count / 1e3 for e in prof.key_averages()
                       if e.key in ("lif_forward", "lif_backward")}
-                print(f"  prefetch fwd={fwd_on:d} bwd={bwd_on:d} fma={fusion:d}: "
-                      f"forward kernel {ms['lif_forward']:.3f} ms ({3 * gb / ms['lif_forward'] * 1e3:.0f} GB/s), "
-                      f"backward kernel {ms['lif_backward']:.3f} ms ({3 * gb / ms['lif_backward'] * 1e3:.0f} GB/s)")
-    tk.PREFETCH_FORWARD, tk.PREFETCH_BACKWARD, tk.FP_FUSION = saved
+                print(f"  FP_FUSION={fusion}: forward kernel {ms['lif_forward']:.3f} ms "
+                      f"({3 * gb / ms['lif_forward'] * 1e3:.0f} GB/s), backward kernel {ms['lif_backward']:.3f} ms "
+                      f"({3 * gb / ms['lif_backward'] * 1e3:.0f} GB/s)")
+    tk.FP_FUSION = saved
 
 
 def host() -> None:
@@ -176,7 +173,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("gpu_tuning.py needs a CUDA GPU")
-    for part in (prefetch, host, syncs, gpu_time, *((sweep,) if args.sweep else ())):
+    for part in (kernels, host, syncs, gpu_time, *((sweep,) if args.sweep else ())):
         try:  # one part failing does not cost the others a GPU session
             part()
         except Exception:

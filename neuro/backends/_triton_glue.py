@@ -89,8 +89,8 @@ class _LIFSequence(torch.autograd.Function):
         save_h = any(ctx.needs_input_grad) and not flags["CUBA"]
         h = torch.empty_like(x, dtype=cd) if save_h else x.new_empty(1, dtype=cd)
         tk.lif_forward[tk.grid(n)](x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, h, t_len, n, **flags,
-                                   RECORD=record, SAVE_H=save_h, PREFETCH=tk.PREFETCH_FORWARD,
-                                   BLOCK_N=tk.BLOCK, num_warps=tk.NUM_WARPS, enable_fp_fusion=tk.FP_FUSION)
+                                   RECORD=record, SAVE_H=save_h, BLOCK_N=tk.BLOCK,
+                                   num_warps=tk.NUM_WARPS, enable_fp_fusion=tk.FP_FUSION)
         ctx.spec, ctx.c, ctx.have_h, ctx.t_len = spec, c, save_h, t_len
         keep_x = not save_h or scalar_grads_wanted  # the recompute (CubaLIF) and the scalar gradients read x
         ctx.save_for_backward(x if keep_x else None, v0, i0, h if save_h else None)
@@ -119,7 +119,7 @@ class _LIFSequence(torch.autograd.Function):
         partial = torch.zeros(grid[0], 6, dtype=cd, device=v0.device) if scalar_wanted else v0.new_empty(1, dtype=cd)
         tk.lif_backward[grid](x, v0, i0, ctx.c, g_out, g_v, g_i, g_x, g_v0, g_i0, h, cur, partial, t_len, n,
                               **flags, DETACH=spec.detach, SURROGATE=spec.surrogate, HAVE_H=ctx.have_h,
-                              SCALAR_GRADS=scalar_wanted, PREFETCH=tk.PREFETCH_BACKWARD, BLOCK_N=tk.BLOCK,
+                              SCALAR_GRADS=scalar_wanted, BLOCK_N=tk.BLOCK,
                               num_warps=tk.NUM_WARPS, enable_fp_fusion=tk.FP_FUSION)
         g_scalars = scalar_grads(partial.sum(0), need[5:], cd) if scalar_wanted else (None,) * len(need[5:])
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,

@@ -21,21 +21,16 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-__all__ = ["BLOCK", "FP_FUSION", "NUM_WARPS", "PREFETCH_BACKWARD", "PREFETCH_FORWARD", "grid", "lif_backward",
-           "lif_forward"]
+__all__ = ["BLOCK", "FP_FUSION", "NUM_WARPS", "grid", "lif_backward", "lif_forward"]
 
 #: Neurons per program, and warps per program: 512/4 was the best of eight (BLOCK, warps) pairs on an H200 over
 #: (T, N) = (64, 1M), (4, 6.4M), (4, 1.1M), forward and forward + backward (within ~1% of 256/4 on average).
 BLOCK = 512
 NUM_WARPS = 4
-#: Load the next step's input (forward) and output gradient (backward) one step ahead, so a warp has the next
-#: load in flight while it computes the current step (the time loop is otherwise one dependent load per step).
-PREFETCH_FORWARD = True
-PREFETCH_BACKWARD = True
 #: Whether the compiler may contract a multiply and an add into one fused multiply-add. Off: each operation
-#: rounds as the reference's (and the CPU kernels') separate operations do, so spikes are bit-identical to theirs
-#: also where a membrane lands within a rounding of the threshold (float16 inputs, on a coarse grid, did: 1 of
-#: 128,000 spikes differed with contraction on an H200).
+#: rounds as the reference's separate torch operations (and the numba kernels, and the interpreter) do, so a
+#: membrane within a rounding of the threshold fires alike in all of them. It cost nothing measurable: the
+#: kernels run at 3.8 TB/s either way on an H200 (``experiments/gpu_tuning.py``).
 FP_FUSION = False
 
 
@@ -140,7 +135,7 @@ def _st(ptr, value, mask):
 @triton.jit
 def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr, iseq_ptr, h_ptr, T, N,
                 RESET: tl.constexpr, DELAYED: tl.constexpr, NO_LEAK: tl.constexpr, CUBA: tl.constexpr,
-                RECORD: tl.constexpr, SAVE_H: tl.constexpr, PREFETCH: tl.constexpr, BLOCK_N: tl.constexpr):
+                RECORD: tl.constexpr, SAVE_H: tl.constexpr, BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
@@ -148,14 +143,8 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
     v = _ld(v0_ptr + offs, mask, decay)
     cur = _ld(i0_ptr + offs, mask, decay)
     row = offs.to(tl.int64)  # advanced by N per step: 64-bit offsets, no T*N overflow
-    nxt = _ld(x_ptr + row, mask, decay)
-    last = (row * 0 + N) * T  # the end of x (64-bit), for the masked look-ahead of the last step
     for _ in range(T):
-        if PREFETCH:
-            inp = nxt
-            nxt = _ld(x_ptr + row + N, mask & (row + N < last), decay)
-        else:
-            inp = _ld(x_ptr + row, mask, decay)
+        inp = _ld(x_ptr + row, mask, decay)
         if CUBA:
             cur = syn_decay * cur + gain_syn * inp
             inp = cur
@@ -179,7 +168,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
                  h_ptr, cur_ptr, partial_ptr, T, N,
                  RESET: tl.constexpr, DELAYED: tl.constexpr, DETACH: tl.constexpr, NO_LEAK: tl.constexpr,
                  CUBA: tl.constexpr, SURROGATE: tl.constexpr, HAVE_H: tl.constexpr, SCALAR_GRADS: tl.constexpr,
-                 PREFETCH: tl.constexpr, BLOCK_N: tl.constexpr):
+                 BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
@@ -211,8 +200,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     acc_vth = zero
     acc_sdecay = zero
     acc_gsyn = zero
-    h_prev = _ld(h_ptr + row - N, mask, decay)  # step T-1's, then each step's is read once (as the state of t+1)
-    go_prev = _ld(gout_ptr + row - N, mask, decay)
+    h_prev = _ld(h_ptr + row - N, mask, decay)  # step T-1's; each step's is read once, as the state of the next
     for k in range(T):
         t = T - 1 - k
         row -= N
@@ -220,11 +208,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
         has_prev = row >= N  # t > 0 (for the neurons in range, whose offset is below N)
         h_prev = _ld(h_ptr + row - N, mask & has_prev, decay)
         state = tl.where(has_prev, _after(h_prev, vth, v_reset, RESET, DELAYED), v0)
-        if PREFETCH:
-            go = go_prev
-            go_prev = _ld(gout_ptr + row - N, mask & has_prev, decay)
-        else:
-            go = _ld(gout_ptr + row, mask, decay)
+        go = _ld(gout_ptr + row, mask, decay)
         if DELAYED:
             fired_prev = (state - vth) >= 0.0
         else:

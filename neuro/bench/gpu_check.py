@@ -68,12 +68,14 @@ def _agree(make: Callable[[], torch.nn.Module], device: str, dtype: torch.dtype,
     g = torch.Generator(device=device).manual_seed(0)
     x = (torch.randn(shape, generator=g, device=device) * 1.5 + 0.8).to(dtype)
     w = (torch.randint(-8, 9, shape, generator=g, device=device) / 8).to(dtype)  # exact in every dtype
+    # The resting state in the input's dtype (a float16 v_leak is not float32's), given to both backends.
+    rest = module.initial_state(x[0])
     outs = {}
     for backend in ("reference", "triton"):
         work = torch.float32 if half and backend == "reference" else dtype
         xx = x.to(work).clone().requires_grad_()
         with backends.use(backend, strict=backend == "triton"):
-            out, state = module(xx)
+            out, state = module(xx, type(rest)(*(f.to(work) for f in rest)))
         loss = (out * w.to(work)).sum() + sum(f.sum() * 0.25 for f in state)
         params = [p for p in module.parameters() if p.requires_grad]
         outs[backend] = (out.detach(), torch.autograd.grad(loss, [xx, *params]))
@@ -82,7 +84,7 @@ def _agree(make: Callable[[], torch.nn.Module], device: str, dtype: torch.dtype,
         detail = f"{int((o_ref != o_tri.to(o_ref.dtype)).sum())} of {o_ref.numel()} spikes differ"
         if half:
             with backends.use("reference"), torch.no_grad():
-                o64 = make().to(device, torch.float64)(x.double())[0]
+                o64 = make().to(device, torch.float64)(x.double(), type(rest)(*(f.double() for f in rest)))[0]
             detail += (f"; against float64 on the same values: reference {int((o_ref.double() != o64).sum())}, "
                        f"triton {int((o_tri.double() != o64).sum())}")
         return False, detail

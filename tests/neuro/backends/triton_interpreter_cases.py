@@ -214,3 +214,17 @@ def test_gpu_check_script_dry_run_on_cpu():
     assert set(report["timing"]) == {"W1", "W3-fwd", "W3-train", "W5", "meta-spikeformer"}
     for row in report["timing"].values():
         assert all(d == 0 and n > 0 for d, n in row["mismatch_float32"].values())
+
+
+def test_gpu_check_compares_half_inputs_from_the_same_resting_state():
+    """A float16 run rests at float16's v_leak (0.05 is 0.0499878 there), so the check gives the float32
+    reference that state too. From float32's 0.05, one membrane of this input is exactly the threshold
+    (0.8 * 0.05 + 0.01 + 0.2 * 4.75 = 1) and fires; from float16's it is just below and does not: the check
+    counted the kernel's right answer as an error (the first H200 run of the float16 checks)."""
+    from neuro.bench.gpu_check import _TOLERANCES, _agree, _modules
+
+    make = dict(_modules())["LIF reset=hard delayed=False detach=False decay_input=True"]
+    ok, detail = _agree(make, "cpu", torch.float16, (1, 8, 1000), _TOLERANCES[torch.float16])
+    assert ok, detail
+    rest = make().initial_state(torch.zeros(1, dtype=torch.float16))
+    assert float(rest.v) != 0.05  # the premise: float16's resting state differs from float32's
