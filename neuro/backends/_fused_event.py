@@ -88,18 +88,27 @@ def _rows(table: Tensor) -> Tensor:
     return table if table.stride(1) == 1 else table.contiguous()
 
 
-def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None) -> Tensor:
+def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None, transposed: bool = False
+            ) -> Tensor:
     """``out[b] = sum_p values[p] * table[indices[p]]`` for ``p`` in bag ``b`` (``offsets`` has one extra end).
 
     ``table`` may be any 2-D view (e.g. ``weight.t()``): only the column slices are made contiguous, when
-    their rows are not."""
+    their rows are not. ``transposed``: return ``out.t()`` as a contiguous tensor, each column block written
+    transposed into it (a weight gradient in the weight's own layout, without a transposed copy of the
+    whole result afterwards)."""
     n = table.shape[1]
     if n <= 2 * COLUMNS:
-        return F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
-    out = table.new_empty(offsets.shape[0] - 1, n)
+        out = F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
+        return out.t().contiguous() if transposed else out
+    bags = offsets.shape[0] - 1
+    out = table.new_empty((n, bags) if transposed else (bags, n))
     for n0 in range(0, n, COLUMNS):
-        part = _rows(table[:, n0:n0 + COLUMNS])
-        out[:, n0:n0 + COLUMNS] = F.embedding_bag(indices, part, offsets[:-1], mode="sum", per_sample_weights=values)
+        part = F.embedding_bag(indices, _rows(table[:, n0:n0 + COLUMNS]), offsets[:-1], mode="sum",
+                               per_sample_weights=values)
+        if transposed:
+            out[n0:n0 + COLUMNS] = part.t()
+        else:
+            out[:, n0:n0 + COLUMNS] = part
     return out
 
 
@@ -170,7 +179,7 @@ class _EventLinear(torch.autograd.Function):
         gw = None
         if ctx.needs_input_grad[1]:
             colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)
-            gw = _gather(rows, gy, colptr, col_values).t()  # (K, N) -> (N, K)
+            gw = _gather(rows, gy, colptr, col_values, transposed=True)  # (N, K)
         gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return gx, gw, gb, None
 

@@ -73,7 +73,7 @@ class _SpikingLinear(torch.autograd.Function):
         gw = None
         if need[5]:
             colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)
-            gw = _gather(rows, g_y, colptr, col_values).t()
+            gw = _gather(rows, g_y, colptr, col_values, transposed=True)
         gb = g_y.sum(0) if ctx.has_bias and need[6] else None
         return _grads(ctx, gx, gw, gb, g_v0, g_i0, sums, y.dtype)
 
