@@ -1,36 +1,24 @@
 """The event-driven weight gradient of W1's first layer, written in the weight's layout block by block against
 the gather's ``(K, N)`` result transposed afterwards (what the layers did before; autograd then copied it into the
-weight's layout). Same sums; medians of ``--repeats`` calls per round, rounds alternating the two.
+weight's layout). Same sums; medians (min-max) of ``--repeats`` round-robin calls of the two
+(:func:`neuro.bench.harness.time_interleaved`).
 
-Usage: ``PYTHONPATH=. python experiments/event_weight_grad.py [--repeats 11] [--rounds 3]``
+Usage: ``PYTHONPATH=. python experiments/event_weight_grad.py [--repeats 21]``
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 from neuro.backends._fused_event import _gather
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+from neuro.bench.harness import stats, time_interleaved
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
     g = torch.Generator().manual_seed(0)
     rows, k, n = 25 * 128, 2312, 512  # W1: T*B rows, 2312 inputs at 5% density, 512 neurons
@@ -44,9 +32,10 @@ def main() -> None:
     after = lambda: _gather(row_idx, gy, colptr, None, transposed=True)  # noqa: E731
     assert torch.equal(before(), after())
     print(f"weight gradient ({n}, {k}) from {int(x.sum())} input events, {torch.get_num_threads()} threads")
-    for r in range(args.rounds):
-        print(f"  round {r}: transposed afterwards {median_ms(before, args.repeats):6.2f} ms, "
-              f"in the weight's layout {median_ms(after, args.repeats):6.2f} ms")
+    samples = time_interleaved({"transposed afterwards": before, "in the weight's layout": after}, args.repeats)
+    for name, times in samples.items():
+        st = stats(times)
+        print(f"  {name:24s} median {st.median:6.2f} ms (min {st.min:.2f}, max {st.max:.2f})")
 
 
 if __name__ == "__main__":
