@@ -189,19 +189,40 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 _LAST_SPEC: list[Any] = [None, None, None, None]  # make, params, dtype, spec
+#: Specs of parameter tuples holding no tensor (numbers and frozen rules: equal by value), kept across calls.
+_SPECS: dict[tuple[Any, Any, torch.dtype], KernelSpec] = {}
+_SPECS_MAX = 256
 
 
 def spec_for(make: Callable[[Any, torch.dtype], KernelSpec], params: Any, dtype: torch.dtype) -> KernelSpec:
     """``make(params, dtype)``, built once for a backend's ``supports`` check and its run on the same parameters.
 
-    Only a spec without learnable scalars is reused (its scalars then carry no autograd graph of an earlier
-    call), and only for the very same parameter tuple (held here, so its identity cannot be recycled).
+    A parameter tuple without tensors (numbers, frozen reset rules and surrogates) is compared by value, so its
+    spec is built once and reused by every later call with equal parameters. With tensors, only a spec without
+    learnable scalars is reused (its scalars then carry no autograd graph of an earlier call), and only for the
+    very same parameter tuple (held here, so its identity cannot be recycled).
     """
     last = _LAST_SPEC
     if last[0] is make and last[1] is params and last[2] == dtype:
         return last[3]
+    key = (make, params, dtype)
+    for v in params:
+        if isinstance(v, Tensor):
+            key = None
+            break
+    if key is not None:
+        try:
+            spec = _SPECS.get(key)
+        except TypeError:  # an unhashable parameter: build it every call
+            key, spec = None, None
+        if spec is not None:
+            return spec
     spec = make(params, dtype)
-    if not any(isinstance(v, Tensor) and v.requires_grad for v in spec.scalars.values()):
+    if key is not None:
+        if len(_SPECS) >= _SPECS_MAX:
+            _SPECS.clear()
+        _SPECS[key] = spec
+    elif not any(isinstance(v, Tensor) and v.requires_grad for v in spec.scalars.values()):
         _LAST_SPEC[:] = [make, params, dtype, spec]
     return spec
 
@@ -209,17 +230,21 @@ def spec_for(make: Callable[[Any, torch.dtype], KernelSpec], params: Any, dtype:
 def check_tensors(x: Tensor, state: NamedTuple, device_type: str,
                   dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)) -> None:
     """Raise :class:`Unsupported` unless ``x`` and every state field suit a kernel on ``device_type``."""
-    if x.device.type != device_type:
-        raise Unsupported(f"input is on {x.device}, the kernel runs on {device_type}")
-    if x.dtype not in dtypes:
-        raise Unsupported(f"dtype {x.dtype} has no fused kernel")
-    if x.dim() < 2 or x.shape[0] == 0 or x[0].numel() == 0:
-        raise Unsupported(f"empty or non-sequence input of shape {tuple(x.shape)}")
+    device = x.device
+    if device.type != device_type:
+        raise Unsupported(f"input is on {device}, the kernel runs on {device_type}")
+    dtype = x.dtype
+    if dtype not in dtypes:
+        raise Unsupported(f"dtype {dtype} has no fused kernel")
+    shape = x.shape
+    if len(shape) < 2 or x.numel() == 0:
+        raise Unsupported(f"empty or non-sequence input of shape {tuple(shape)}")
+    step = shape[1:]
     for name, value in zip(state._fields, state, strict=True):
-        if not isinstance(value, Tensor) or value.dtype != x.dtype or value.device != x.device:
-            raise Unsupported(f"state.{name} must be a {x.dtype} tensor on {x.device}")
-        if value.shape != x.shape[1:]:
-            raise Unsupported(f"state.{name} has shape {tuple(value.shape)}, expected {tuple(x.shape[1:])}")
+        if not isinstance(value, Tensor) or value.dtype != dtype or value.device != device:
+            raise Unsupported(f"state.{name} must be a {dtype} tensor on {device}")
+        if value.shape != step:
+            raise Unsupported(f"state.{name} has shape {tuple(value.shape)}, expected {tuple(step)}")
 
 
 #: The scalar constants of the LIF-family kernels, in kernel order.

@@ -49,9 +49,14 @@ def _constants(spec: KernelSpec, scalars: tuple[Tensor, ...], like: Tensor) -> T
 def constants_vector(values: tuple[Any, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
     """A kernel's constants as one ``dtype`` vector on ``device``, without waiting for the device: host numbers
     give a cached vector; when some are tensors on the device (learnable ones) they are stacked there."""
-    if all(not _on_device(v) for v in values):
-        return _constant_vector(tuple(_number(v) for v in values), dtype, device)
-    return _stacked(values, device, dtype)
+    numbers = []
+    for v in values:  # one pass, no generator: this runs on every call of a neuron
+        if isinstance(v, Tensor):
+            if v.device.type != "cpu":
+                return _stacked(values, device, dtype)
+            v = v.item()
+        numbers.append(float(v))
+    return _constant_vector(tuple(numbers), dtype, device)
 
 
 def _number(v: Any) -> float:
