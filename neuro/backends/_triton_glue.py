@@ -82,12 +82,13 @@ class _LIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, i0: Tensor | None, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
-        i0 = torch.zeros_like(v0) if i0 is None else i0
+        i0 = v0 if i0 is None else i0  # no synaptic current: the kernels do not read i0 (or write i_out)
         cd = compute_dtype(x.dtype)
         c = _constants(spec, scalars, x.new_empty(0, dtype=cd))
         flags = _flags(spec)
         t_len, n = x.shape
-        out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
+        out, v_out = torch.empty_like(x), torch.empty_like(v0)
+        i_out = torch.empty_like(i0) if flags["CUBA"] else v0.new_empty(1)
         v_seq = torch.empty_like(x) if record else x.new_empty(1)
         i_seq = torch.empty_like(x) if record and flags["CUBA"] else x.new_empty(1)
         scalar_grads_wanted = any(ctx.needs_input_grad[5:])
@@ -111,8 +112,12 @@ class _LIFSequence(torch.autograd.Function):
         t_len, n = ctx.t_len, v0.numel()
         cd = ctx.c.dtype
         like = torch.empty((t_len, n), dtype=v0.dtype, device=v0.device) if g_out is None else g_out
-        g_out, g_v, g_i = incoming(g_out, like), incoming(g_v, v0), incoming(g_i, i0)
-        g_x, g_v0, g_i0 = torch.empty_like(g_out, dtype=v0.dtype), torch.empty_like(v0), torch.empty_like(i0)
+        g_out = incoming(g_out, like)
+        have_gv, have_gi = g_v is not None, g_i is not None and flags["CUBA"]
+        g_v = g_v.contiguous() if have_gv else v0  # not read without HAVE_GV (HAVE_GI)
+        g_i = g_i.contiguous() if have_gi else v0
+        g_x, g_v0 = torch.empty_like(g_out, dtype=v0.dtype), torch.empty_like(v0)
+        g_i0 = torch.empty_like(i0) if flags["CUBA"] else v0.new_empty(1)
         if h is None:
             h = torch.empty_like(g_out, dtype=cd)
         if x is None:
@@ -124,7 +129,7 @@ class _LIFSequence(torch.autograd.Function):
         partial = torch.zeros(grid[0], 6, dtype=cd, device=v0.device) if scalar_wanted else v0.new_empty(1, dtype=cd)
         tk.lif_backward[grid](x, v0, i0, ctx.c, g_out, g_v, g_i, g_x, g_v0, g_i0, h, cur, partial, t_len, n,
                               **flags, DETACH=spec.detach, SURROGATE=spec.surrogate, HAVE_H=ctx.have_h,
-                              SCALAR_GRADS=scalar_wanted, BLOCK_N=tk.BLOCK,
+                              SCALAR_GRADS=scalar_wanted, HAVE_GV=have_gv, HAVE_GI=have_gi, BLOCK_N=tk.BLOCK,
                               num_warps=tk.NUM_WARPS, enable_fp_fusion=tk.FP_FUSION)
         g_scalars = scalar_grads(partial.sum(0), need[5:], cd) if scalar_wanted else (None,) * len(need[5:])
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,

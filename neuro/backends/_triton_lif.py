@@ -141,7 +141,10 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
     mask = offs < N
     decay, leak, gain, vth, v_reset, syn_decay, gain_syn, _k1, _k2 = _constants9(c_ptr)
     v = _ld(v0_ptr + offs, mask, decay)
-    cur = _ld(i0_ptr + offs, mask, decay)
+    if CUBA:
+        cur = _ld(i0_ptr + offs, mask, decay)
+    else:
+        cur = v * 0.0  # no synaptic current: i0 and it are not touched
     row = offs.to(tl.int64)  # advanced by N per step: 64-bit offsets, no T*N overflow
     for _ in range(T):
         inp = _ld(x_ptr + row, mask, decay)
@@ -160,7 +163,8 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
                 _st(iseq_ptr + row, cur, mask)
         row += N
     _st(vt_ptr + offs, v, mask)
-    _st(it_ptr + offs, cur, mask)
+    if CUBA:
+        _st(it_ptr + offs, cur, mask)
 
 
 @triton.jit
@@ -168,13 +172,16 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
                  h_ptr, cur_ptr, partial_ptr, T, N,
                  RESET: tl.constexpr, DELAYED: tl.constexpr, DETACH: tl.constexpr, NO_LEAK: tl.constexpr,
                  CUBA: tl.constexpr, SURROGATE: tl.constexpr, HAVE_H: tl.constexpr, SCALAR_GRADS: tl.constexpr,
-                 BLOCK_N: tl.constexpr):
+                 HAVE_GV: tl.constexpr, HAVE_GI: tl.constexpr, BLOCK_N: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask = offs < N
     decay, leak, gain, vth, v_reset, syn_decay, gain_syn, k1, k2 = _constants9(c_ptr)
     v0 = _ld(v0_ptr + offs, mask, decay)
-    i0 = _ld(i0_ptr + offs, mask, decay)
+    if CUBA:
+        i0 = _ld(i0_ptr + offs, mask, decay)
+    else:
+        i0 = v0 * 0.0  # no synaptic current: i0, git and gi0 are not touched
     v = v0
     cur = i0
     row = offs.to(tl.int64)
@@ -191,8 +198,14 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
             _st(h_ptr + row, h, mask)
             v = _after(h, vth, v_reset, RESET, DELAYED)
             row += N
-    gv = _ld(gvt_ptr + offs, mask, decay)
-    gi = _ld(git_ptr + offs, mask, decay)
+    if HAVE_GV:  # else the final membrane did not reach the loss: a zero gradient, not a zero-filled buffer
+        gv = _ld(gvt_ptr + offs, mask, decay)
+    else:
+        gv = v0 * 0.0
+    if CUBA and HAVE_GI:
+        gi = _ld(git_ptr + offs, mask, decay)
+    else:
+        gi = v0 * 0.0
     zero = tl.zeros_like(gv)
     acc_decay = zero
     acc_leak = zero
@@ -261,7 +274,8 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
         else:
             _st(gx_ptr + row, gh * gain, mask)
     _st(gv0_ptr + offs, gv, mask)
-    _st(gi0_ptr + offs, gi, mask)
+    if CUBA:
+        _st(gi0_ptr + offs, gi, mask)
     if SCALAR_GRADS:
         _store_sums(partial_ptr + pid * 6, mask, zero, acc_decay, acc_leak, acc_gain, acc_vth, acc_sdecay, acc_gsyn, 6)
 

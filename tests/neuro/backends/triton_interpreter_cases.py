@@ -165,6 +165,25 @@ def test_scalar_gradient_without_an_input_gradient():
     torch.testing.assert_close(grads["triton"], grads["reference"], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("which", ["spikes", "spikes and current"])
+def test_state_that_misses_the_loss_gets_no_buffer(which):
+    """A loss of the spikes alone (or of the spikes and CubaLIF's final current): the final membrane's (and the
+    current's) gradient is zero in the kernel, without a zero-filled buffer, and the gradients match."""
+    neuron = CubaLIF(tau_syn=4e-3, tau_mem=5e-3, reset="subtract", learn_tau=True).double()
+    x = _x()
+    grads = {}
+    for backend in ("reference", "triton"):
+        xx = x.clone().requires_grad_()
+        with backends.use(backend, strict=True):
+            out, state = neuron(xx)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=x.dtype).view_as(out)).sum()
+        if which != "spikes":
+            loss = loss + state.i.sum() * 0.3
+        grads[backend] = torch.autograd.grad(loss, [xx, *neuron.parameters()])
+    for a, b in zip(grads["reference"], grads["triton"], strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+
+
 def test_constant_vectors_are_cached_and_stacked_alike():
     from neuro.backends import _triton_glue as glue
     from neuro.backends._spec import lif_scalars, lif_spec
