@@ -144,7 +144,7 @@ def lif_forward(x_ptr, v0_ptr, i0_ptr, c_ptr, out_ptr, vt_ptr, it_ptr, vseq_ptr,
     if CUBA:
         cur = _ld(i0_ptr + offs, mask, decay)
     else:
-        cur = v * 0.0  # no synaptic current: i0 and it are not touched
+        cur = tl.zeros_like(v)  # no synaptic current: i0 and it are not touched
     row = offs.to(tl.int64)  # advanced by N per step: 64-bit offsets, no T*N overflow
     for _ in range(T):
         inp = _ld(x_ptr + row, mask, decay)
@@ -181,7 +181,7 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     if CUBA:
         i0 = _ld(i0_ptr + offs, mask, decay)
     else:
-        i0 = v0 * 0.0  # no synaptic current: i0, git and gi0 are not touched
+        i0 = tl.zeros_like(v0)  # no synaptic current: i0, git and gi0 are not touched
     v = v0
     cur = i0
     row = offs.to(tl.int64)
@@ -201,11 +201,11 @@ def lif_backward(x_ptr, v0_ptr, i0_ptr, c_ptr, gout_ptr, gvt_ptr, git_ptr, gx_pt
     if HAVE_GV:  # else the final membrane did not reach the loss: a zero gradient, not a zero-filled buffer
         gv = _ld(gvt_ptr + offs, mask, decay)
     else:
-        gv = v0 * 0.0
+        gv = tl.zeros_like(v0)
     if CUBA and HAVE_GI:
         gi = _ld(git_ptr + offs, mask, decay)
     else:
-        gi = v0 * 0.0
+        gi = tl.zeros_like(v0)
     zero = tl.zeros_like(gv)
     acc_decay = zero
     acc_leak = zero
