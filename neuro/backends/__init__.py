@@ -20,6 +20,11 @@ Selection is scoped, like torch's ``sdpa_kernel``:
 
 Outside any ``use`` block (or with ``use("auto")``) each call takes the first backend in
 :data:`AUTO_ORDER` that is available and supports the inputs.
+
+The CPU kernels write their large outputs into reused blocks (:mod:`neuro.backends._buffers`: no page
+faults on every step); :func:`set_cpu_buffer_cache` bounds the free blocks kept (default 1 GiB, environment
+``NEURO_CPU_BUFFER_CACHE_MB``, 0 turns reuse off), :func:`empty_cpu_cache` drops them and
+:func:`cpu_buffer_bytes` reports ``(in use, free)`` bytes.
 """
 
 from __future__ import annotations
@@ -32,9 +37,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from neuro.backends._buffers import cached_bytes as cpu_buffer_bytes
+from neuro.backends._buffers import empty_cache as empty_cpu_cache
+from neuro.backends._buffers import set_cache_limit as set_cpu_buffer_cache
 from neuro.errors import BackendError, unknown_name
 
-__all__ = ["AUTO_ORDER", "BACKEND_MODULES", "Impl", "available", "current", "resolve", "use"]
+__all__ = ["AUTO_ORDER", "BACKEND_MODULES", "Impl", "available", "cpu_buffer_bytes", "current", "empty_cpu_cache",
+           "resolve", "set_cpu_buffer_cache", "use"]
 
 #: Every backend neuro knows, name -> module path. One line per backend.
 BACKEND_MODULES: dict[str, str] = {

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _numba_alif as nk
+from neuro.backends._buffers import empty_like
 from neuro.backends._numba_lif import kernel_surrogate
 from neuro.backends._parallel import blocks, run_blocks
 from neuro.backends._spec import KernelSpec, SequenceLayout, incoming, scalar_grads
@@ -39,9 +40,9 @@ class _ALIFSequence(torch.autograd.Function):
     def forward(ctx: Any, spec: KernelSpec, record: bool, x: Tensor, v0: Tensor, a0: Tensor, *scalars: Tensor
                 ) -> tuple[Tensor, ...]:
         c = _constants(spec, scalars, x.dtype)
-        out, v_out, a_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(a0)
-        v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
-        a_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
+        out, v_out, a_out = empty_like(x), empty_like(v0), empty_like(a0)
+        v_seq = empty_like(x) if record else x.new_empty(1, 1)
+        a_seq = empty_like(x) if record else x.new_empty(1, 1)
         run_blocks(nk.forward_kernel(spec.reset, record), x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(a0), c,
                    _np(out), _np(v_out), _np(a_out), _np(v_seq), _np(a_seq), work=x.numel())
         ctx.spec, ctx.c = spec, c
@@ -55,7 +56,7 @@ class _ALIFSequence(torch.autograd.Function):
         x, v0, a0 = ctx.saved_tensors
         spec: KernelSpec = ctx.spec
         g_out, g_v, g_a = incoming(g_out, x), incoming(g_v, v0), incoming(g_a, a0)
-        g_x, g_v0, g_a0 = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(a0)
+        g_x, g_v0, g_a0 = empty_like(x), empty_like(v0), empty_like(a0)
         bm = nk.backward_block(x.shape[0])
         partial = np.zeros((blocks(x.shape[1], bm), 5), dtype=np.float64)
         sg = np.array(nk.surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=ctx.c.dtype)

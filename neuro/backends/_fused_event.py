@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from neuro.backends import _numba_event as nk
+from neuro.backends._buffers import empty
 from neuro.backends._parallel import blocks, run_blocks
 
 __all__ = ["RowScan", "event_linear", "row_counts", "to_csr", "unpack"]
@@ -83,8 +84,9 @@ COLUMNS = 64
 
 
 def _rows(table: Tensor) -> Tensor:
-    """``table`` itself when its rows are contiguous (embedding_bag reads a column slice of a wider table in
-    place, at its row stride), else a contiguous copy (a slice of a transposed weight)."""
+    """``table`` itself when its rows are contiguous, else a contiguous copy (a slice of a transposed weight).
+    (torch 2.13's embedding_bag copies a column slice of a wider table itself before gathering: a slice with
+    contiguous rows is not read in place.)"""
     return table if table.stride(1) == 1 else table.contiguous()
 
 
@@ -101,7 +103,7 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
         out = F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
         return out.t().contiguous() if transposed else out
     bags = offsets.shape[0] - 1
-    out = table.new_empty((n, bags) if transposed else (bags, n))
+    out = empty((n, bags) if transposed else (bags, n), table.dtype)
     for n0 in range(0, n, COLUMNS):
         part = F.embedding_bag(indices, _rows(table[:, n0:n0 + COLUMNS]), offsets[:-1], mode="sum",
                                per_sample_weights=values)
@@ -114,7 +116,7 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
 
 def unpack(bits: np.ndarray, k: int, dtype: torch.dtype) -> Tensor:
     """The ``(M, k)`` 0/1 tensor of a :func:`row_counts` bitmap."""
-    out = torch.empty(bits.shape[0], k, dtype=dtype)
+    out = empty((bits.shape[0], k), dtype)
     run_blocks(nk.unpack_bits, bits.shape[0], nk.ROWS, bits, out.numpy(), work=out.numel())
     return out
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _numba_lif as nk
+from neuro.backends._buffers import empty_like
 from neuro.backends._parallel import blocks, run_blocks
 from neuro.backends._spec import KernelSpec, incoming, lif_scalars, run_sequence, scalar_grads, surrogate_constants
 
@@ -40,9 +41,9 @@ def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, 
             ) -> tuple[Tensor, ...]:
     """Kernel call of the forward pass on ``(T, N)`` arrays: ``(spikes, v_T, i_T, v_seq, i_seq)``."""
     reset, delayed, no_leak, cuba = _flags(spec)
-    out, v_out, i_out = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(i0)
-    v_seq = torch.empty_like(x) if record else x.new_empty(1, 1)
-    i_seq = torch.empty_like(x) if record and cuba else x.new_empty(1, 1)
+    out, v_out, i_out = empty_like(x), empty_like(v0), empty_like(i0)
+    v_seq = empty_like(x) if record else x.new_empty(1, 1)
+    i_seq = empty_like(x) if record and cuba else x.new_empty(1, 1)
     kernel = nk.forward_kernel(reset, delayed, no_leak, cuba, record)
     run_blocks(kernel, x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(out), _np(v_out), _np(i_out),
                _np(v_seq), _np(i_seq), work=x.numel())
@@ -63,15 +64,15 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     g_out = incoming(g_out, x)
     g_v = v0.new_empty(0) if g_v is None else g_v.contiguous()
     g_i = incoming(g_i, i0)
-    g_x = torch.empty_like(x) if g_x is None else g_x
-    g_v0, g_i0 = torch.empty_like(v0) if want_g_v0 else v0.new_empty(0), torch.empty_like(i0)
+    g_x = empty_like(x) if g_x is None else g_x
+    g_v0, g_i0 = empty_like(v0) if want_g_v0 else v0.new_empty(0), empty_like(i0)
     reset, delayed, no_leak, cuba = _flags(spec)
     if scalar_grads and g_x is x:
-        g_x = torch.empty_like(x)  # the scalar gradients read x after h is written
-    i_seq = torch.empty_like(x) if cuba else x.new_empty(1, 1)
+        g_x = empty_like(x)  # the scalar gradients read x after h is written
+    i_seq = empty_like(x) if cuba else x.new_empty(1, 1)
     surrogate = nk.kernel_surrogate(spec.surrogate, c.dtype)
     pre_d = surrogate in TORCH_SURROGATES
-    z = torch.empty_like(x) if pre_d else x.new_empty(1, 1)
+    z = empty_like(x) if pre_d else x.new_empty(1, 1)
     run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba, surrogate if pre_d else 0), x.shape[1],
                nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(g_x), _np(i_seq), c.dtype.type(spec.sg_a), _np(z),
                work=x.numel())

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from neuro.backends import _fused_lif as lif
+from neuro.backends._buffers import empty
 from neuro.backends._fused_event import COLUMNS, RowScan, _gather, _to_csc, row_counts, to_csr
 from neuro.backends._spec import KernelSpec, lif_scalars, scalar_grads
 
@@ -104,7 +105,7 @@ def _block_currents(ctx: Any, weight: Tensor, bias: Tensor | None, t_len: int, n
 def _blockwise_forward(ctx: Any, t_len: int, weight: Tensor, bias: Tensor | None, v0: Tensor, i0: Tensor
                        ) -> tuple[Tensor, Tensor, Tensor]:
     batch, n = ctx.batch, weight.shape[0]
-    out = v0.new_empty(t_len, batch * n)
+    out = empty((t_len, batch * n), v0.dtype)
     v_out, i_out = torch.empty_like(v0), torch.empty_like(i0)
     for n0 in range(0, n, COLUMNS):
         n1 = min(n0 + COLUMNS, n)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
+from neuro.backends._buffers import empty_array
 from neuro.backends._numba_lif import after_spike
 
 __all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "LIST_BELOW", "recurrent_kernel", "run"]
@@ -164,7 +165,7 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
         pre, post = np.nonzero(pre_post)  # row-major: each neuron's fan-out, ascending
         np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
         rows, vals = post.astype(np.int64), pre_post[pre, post].astype(dtype)
-    out = np.empty((t_len, batch, n), dtype)
+    out = empty_array((t_len, batch, n), dtype)  # a reused block (see _buffers)
     v_out = np.empty_like(v0)
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
     bs = max(1, blocks(batch, max(1, threads)))

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from neuro.backends._buffers import empty_like
 from neuro.core.reset import HardReset, NoReset, ResetRule, SubtractReset
 from neuro.core.surrogate import ATan, Erf, FastSigmoid, Rectangular, Sigmoid, Surrogate, Triangle
 
@@ -263,7 +264,7 @@ def lif_scalars(spec: KernelSpec, like: Tensor) -> tuple[Tensor, ...]:
 def incoming(g: Tensor | None, like: Tensor) -> Tensor:
     """An output's incoming gradient as a contiguous tensor; zeros (shaped as ``like``) for ``None``, an output
     that did not reach the loss."""
-    return torch.zeros_like(like) if g is None else g.contiguous()
+    return empty_like(like).zero_() if g is None else g.contiguous()
 
 
 def scalar_grads(sums: Any, need: tuple[bool, ...], dtype: torch.dtype) -> tuple[Tensor | None, ...]:

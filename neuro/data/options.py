@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from neuro.data.archives import data_root, resolve_path
 from neuro.data.frames import FrameSpec
@@ -41,22 +40,11 @@ class WorkDirs:
 
 
 @dataclass(frozen=True)
-class FrameOptions(WorkDirs):
-    """Framing keys (exactly one of the four slicing keys > 0); validated on construction."""
-
-    n_time_bins: int = 0
-    n_event_bins: int = 0
-    time_window: float = 0.0
-    event_count: int = 0
-    include_incomplete: bool = False
-    representation: Literal["frames", "voxels"] = "frames"
-    crop: tuple[int, ...] = ()
-    polarity: int = -1
-    binarize: bool = False
-
-    def __post_init__(self) -> None:
-        self.frame_spec()
+class FrameOptions(FrameSpec, WorkDirs):
+    """Framing keys (:class:`~neuro.data.frames.FrameSpec`'s fields: exactly one of the four slicing keys > 0,
+    validated on construction) plus :class:`WorkDirs`' keys."""
 
     def frame_spec(self) -> FrameSpec:
+        """The framing keys alone, as a plain :class:`~neuro.data.frames.FrameSpec` (cache keys compare specs)."""
         names = [f.name for f in dataclasses.fields(FrameSpec)]
         return FrameSpec(**{n: getattr(self, n) for n in names})

@@ -1,0 +1,156 @@
+"""A reuse pool for the large CPU buffers the fused kernels write (spikes, gradients, currents).
+
+A fresh buffer of several MB costs its page faults the first time it is written: on the shared 2-core VM
+this project is measured on, that was several times the kernel's own work (``experiments/fresh_memory.py``;
+a W5 training step took 16-21% less time once the LIF kernels' outputs were reused, see the README). glibc
+hands such blocks back to the system on ``free`` (they are ``mmap``-ed), so the next step faults them in again.
+:func:`empty` instead keeps the blocks it made and hands one out again once no tensor uses it any more.
+
+How "no tensor uses it" is known: a block is a numpy array and the tensor is ``torch.from_numpy`` of a view of
+it; every tensor sharing that storage (views, tensors saved by autograd, a stolen ``.grad``) keeps one reference
+to the array through the storage's deleter, so the array's reference count is back to the pool's own exactly
+when the storage is gone. A block is handed out only then, under a lock (safe across threads).
+
+Only the kernels' own outputs, which they overwrite entirely, come from here; the contents of a reused block
+are the previous user's (like ``torch.empty``). Free blocks are kept up to :func:`cache_limit` bytes (default
+1 GiB, ``NEURO_CPU_BUFFER_CACHE_MB`` or :func:`set_cache_limit`; 0 turns the pool off); the oldest free blocks
+go first, :func:`empty_cache` drops them all. Tensors from here cannot be resized in place (numpy memory).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from neuro.errors import ConfigError
+
+__all__ = ["cache_limit", "cached_bytes", "empty", "empty_array", "empty_cache", "empty_like", "set_cache_limit"]
+
+#: Smaller requests go to torch's allocator (glibc serves them from its heap, already faulted in).
+MIN_BYTES = 1 << 18
+
+#: Alignment of a block's start, as torch's own CPU allocator (64 bytes: a cache line, AVX-512 loads).
+ALIGN = 64
+
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16, torch.uint8: np.uint8,
+          torch.int32: np.int32, torch.int64: np.int64, torch.bool: np.bool_}
+_TORCH = {np.dtype(v): k for k, v in _NUMPY.items()}
+
+
+@dataclass(eq=False)  # blocks compare by identity
+class _Block:
+    raw: np.ndarray  # uint8, ALIGN bytes longer than asked
+    nbytes: int
+    used: int = field(default=0)  # tick of the last hand-out (the oldest free blocks are dropped first)
+
+
+def _free_refs() -> int:
+    block = _Block(np.empty(1, np.uint8), 1)
+    return sys.getrefcount(block.raw)  # the block's attribute and getrefcount's argument
+
+
+#: ``sys.getrefcount(block.raw)`` of a block no tensor uses.
+_FREE_REFS = _free_refs()
+
+
+def limit_from_env(value: str | None) -> int:
+    """Bytes of ``NEURO_CPU_BUFFER_CACHE_MB`` (megabytes, default 1024)."""
+    if value is None or not value.strip():
+        return 1024 << 20
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:  # also NaN
+        raise ConfigError(f"NEURO_CPU_BUFFER_CACHE_MB must be a number of megabytes >= 0, got {value!r}")
+    return int(mb * (1 << 20))
+
+
+_lock = threading.Lock()
+_blocks: list[_Block] = []
+_tick = 0
+_limit = limit_from_env(os.environ.get("NEURO_CPU_BUFFER_CACHE_MB"))
+
+
+def set_cache_limit(max_bytes: int) -> None:
+    """Keep at most ``max_bytes`` of free blocks for reuse (0: no pool, every buffer comes from torch)."""
+    global _limit
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ConfigError(f"set_cache_limit: max_bytes must be an integer >= 0, got {max_bytes!r}")
+    with _lock:
+        _limit = int(max_bytes)
+        _trim(0)
+
+
+def cache_limit() -> int:
+    """Bytes of free blocks kept at most."""
+    return _limit
+
+
+def cached_bytes() -> tuple[int, int]:
+    """``(in use, free)`` bytes of the pool's blocks."""
+    with _lock:
+        free = sum(b.nbytes for b in _blocks if sys.getrefcount(b.raw) == _FREE_REFS)
+        return sum(b.nbytes for b in _blocks) - free, free
+
+
+def empty_cache() -> None:
+    """Drop every free block (blocks in use stay until their tensors are gone, then are dropped at the next call)."""
+    with _lock:
+        _trim(0, keep=0)
+
+
+def _trim(extra: int, keep: int | None = None) -> None:
+    """Drop the oldest free blocks until at most ``keep`` (default: the limit) minus ``extra`` bytes are free."""
+    budget = (_limit if keep is None else keep) - extra
+    free = sorted((b for b in _blocks if sys.getrefcount(b.raw) == _FREE_REFS), key=lambda b: b.used)
+    total = sum(b.nbytes for b in free)
+    for b in free:
+        if total <= budget:
+            break
+        _blocks.remove(b)
+        total -= b.nbytes
+
+
+def _view(block: _Block, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    start = -block.raw.ctypes.data % ALIGN
+    return torch.from_numpy(block.raw[start:start + block.nbytes].view(_NUMPY[dtype]).reshape(shape))
+
+
+def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised contiguous CPU tensor, from a reused block when one of the same size is free."""
+    global _tick
+    shape = tuple(int(s) for s in shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if dtype not in _NUMPY or nbytes < MIN_BYTES or _limit == 0:
+        return torch.empty(shape, dtype=dtype)
+    with _lock:
+        _tick += 1
+        for block in _blocks:
+            if block.nbytes == nbytes and sys.getrefcount(block.raw) == _FREE_REFS:
+                block.used = _tick
+                return _view(block, shape, dtype)
+        _trim(0)
+        block = _Block(np.empty(nbytes + ALIGN, np.uint8), nbytes, _tick)
+        _blocks.append(block)
+        return _view(block, shape, dtype)
+
+
+def empty_like(x: torch.Tensor) -> torch.Tensor:
+    """:func:`empty` with ``x``'s shape and dtype (``torch.empty_like`` for a non-CPU ``x``)."""
+    if x.device.type != "cpu":
+        return torch.empty_like(x)
+    return empty(tuple(x.shape), x.dtype)
+
+
+def empty_array(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """:func:`empty` as a numpy array (the memory of a tensor: keep the array, or a tensor of it, while in use)."""
+    dt = np.dtype(dtype)
+    if dt not in _TORCH:
+        return np.empty(shape, dt)
+    return empty(shape, _TORCH[dt]).numpy()
