@@ -1,10 +1,11 @@
 """A reuse pool for the large CPU buffers the fused kernels write (spikes, gradients, currents).
 
 A fresh buffer of several MB costs its page faults the first time it is written: on the shared 2-core VM
-this project is measured on, that was several times the kernel's own work (``experiments/fresh_memory.py``;
-a W5 training step took 16-21% less time once the LIF kernels' outputs were reused, see the README). glibc
-hands such blocks back to the system on ``free`` (they are ``mmap``-ed), so the next step faults them in again.
-:func:`empty` instead keeps the blocks it made and hands one out again once no tensor uses it any more.
+this project is measured on, often several times the kernel's own work (``experiments/fresh_memory.py``).
+glibc hands blocks above its mmap threshold back to the system on ``free``, so the next step faults them in
+again (``experiments/buffer_pool.py``: W3's forward + backward, 268 MB buffers, took 138 ms without this pool and
+99 ms with it; see the README). :func:`empty` instead keeps the blocks it made and hands one out again once no
+tensor uses it any more.
 
 How "no tensor uses it" is known: a block is a numpy array and the tensor is ``torch.from_numpy`` of a view of
 it; every tensor sharing that storage (views, tensors saved by autograd, a stolen ``.grad``) keeps one reference
