@@ -14,8 +14,9 @@ when the storage is gone. A block is handed out only then, under a lock (safe ac
 
 Only the kernels' own outputs, which they overwrite entirely, come from here; the contents of a reused block
 are the previous user's (like ``torch.empty``). Free blocks are kept up to :func:`cache_limit` bytes (default
-1 GiB, ``NEURO_CPU_BUFFER_CACHE_MB`` or :func:`set_cache_limit`; 0 turns the pool off); the oldest free blocks
-go first, :func:`empty_cache` drops them all. Tensors from here cannot be resized in place (numpy memory).
+1 GiB, ``NEURO_CPU_BUFFER_CACHE_MB`` or :func:`set_cache_limit`; 0 turns the pool off), checked at every
+hand-out (blocks freed since stay until the next one); the oldest free blocks go first, :func:`empty_cache`
+drops them all. Tensors from here cannot be resized in place (numpy memory).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def set_cache_limit(max_bytes: int) -> None:
         raise ConfigError(f"set_cache_limit: max_bytes must be an integer >= 0, got {max_bytes!r}")
     with _lock:
         _limit = int(max_bytes)
-        _trim(0)
+        _trim()
 
 
 def cache_limit() -> int:
@@ -101,14 +102,14 @@ def cached_bytes() -> tuple[int, int]:
 
 
 def empty_cache() -> None:
-    """Drop every free block (blocks in use stay until their tensors are gone, then are dropped at the next call)."""
+    """Drop every free block (blocks in use stay in the pool: once free they are kept up to the limit again)."""
     with _lock:
-        _trim(0, keep=0)
+        _trim(keep=0)
 
 
-def _trim(extra: int, keep: int | None = None) -> None:
-    """Drop the oldest free blocks until at most ``keep`` (default: the limit) minus ``extra`` bytes are free."""
-    budget = (_limit if keep is None else keep) - extra
+def _trim(keep: int | None = None) -> None:
+    """Drop the oldest free blocks until at most ``keep`` (default: the limit) bytes are free."""
+    budget = _limit if keep is None else keep
     free = sorted((b for b in _blocks if sys.getrefcount(b.raw) == _FREE_REFS), key=lambda b: b.used)
     total = sum(b.nbytes for b in free)
     for b in free:
@@ -132,14 +133,14 @@ def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         return torch.empty(shape, dtype=dtype)
     with _lock:
         _tick += 1
-        for block in _blocks:
-            if block.nbytes == nbytes and sys.getrefcount(block.raw) == _FREE_REFS:
-                block.used = _tick
-                return _view(block, shape, dtype)
-        _trim(0)
-        block = _Block(np.empty(nbytes + ALIGN, np.uint8), nbytes, _tick)
-        _blocks.append(block)
-        return _view(block, shape, dtype)
+        block = next((b for b in _blocks if b.nbytes == nbytes and sys.getrefcount(b.raw) == _FREE_REFS), None)
+        if block is None:
+            block = _Block(np.empty(nbytes + ALIGN, np.uint8), nbytes)
+            _blocks.append(block)
+        block.used = _tick
+        out = _view(block, shape, dtype)  # in use from here on: the trim below keeps it
+        _trim()  # blocks freed since the last call count against the limit now
+        return out
 
 
 def empty_like(x: torch.Tensor) -> torch.Tensor:

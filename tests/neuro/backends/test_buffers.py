@@ -51,16 +51,16 @@ def test_blocks_in_use_are_never_handed_out():
 
     class Keep(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(saved)
+        def forward(ctx, x, kept):
+            ctx.save_for_backward(kept)
             return x * 1
 
         @staticmethod
         def backward(ctx, g):
-            return g
+            return g, None
 
     leaf = torch.ones(2, requires_grad=True)
-    graph = Keep.apply(leaf)
+    graph = Keep.apply(leaf, saved)
     saved_ptr = saved.data_ptr()
     del saved  # autograd's saved tensor keeps it
     array = buf.empty_array(SHAPE, "float32")
@@ -85,12 +85,18 @@ def test_free_blocks_beyond_the_limit_are_dropped_oldest_first():
     block = SHAPE[0] * SHAPE[1] * 4
     buf.set_cache_limit(2 * block)
     held = [buf.empty(SHAPE, torch.float32) for _ in range(4)]
+    ptrs = [t.data_ptr() for t in held]
     assert buf.cached_bytes() == (4 * block, 0)
     del held
     assert buf.cached_bytes() == (0, 4 * block)  # noticed lazily ...
-    other = buf.empty((SHAPE[0] * 3, SHAPE[1]), torch.float32)  # ... and trimmed at the next new block
+    other = buf.empty((SHAPE[0] * 3, SHAPE[1]), torch.float32)  # ... and trimmed at the next hand-out
     assert buf.cached_bytes() == (3 * block, 2 * block)
-    del other
+    again = [buf.empty(SHAPE, torch.float32) for _ in range(2)]
+    assert {t.data_ptr() for t in again} == set(ptrs[2:])  # the two handed out last were kept
+    del other, again
+    reuse = buf.empty(SHAPE, torch.float32)  # a reuse trims too: the older, 3-block one goes
+    assert buf.cached_bytes() == (block, block)
+    del reuse
     buf.empty_cache()
     assert buf.cached_bytes() == (0, 0)
 

@@ -45,7 +45,7 @@ def test_event_path_equals_dense_values_and_gradients(kind, width):
 
 @pytest.mark.parametrize("width", [40, 300])
 def test_float32_close_to_dense(width):
-    """300 outputs: fbgemm's float32 gathers read column slices of the output gradient at its row stride."""
+    """300 outputs: the float32 gathers run on 64-column slices of the weight and of the output gradient."""
     layer = EventLinear(300, width)
     x = _spikes((50, 300), 0.05, dtype=torch.float32)
     for a, b in zip(_grads(layer, x, "event"), _grads(layer, x, "dense"), strict=True):
