@@ -2,10 +2,11 @@
 
 A fresh buffer of several MB costs its page faults the first time it is written: on the shared 2-core VM
 this project is measured on, often several times the kernel's own work (``experiments/fresh_memory.py``).
-glibc hands blocks above its mmap threshold back to the system on ``free``, so the next step faults them in
-again (``experiments/buffer_pool.py``: W3's forward + backward, 268 MB buffers, took 138 ms without this pool and
-99 ms with it; see the README). :func:`empty` instead keeps the blocks it made and hands one out again once no
-tensor uses it any more.
+glibc hands blocks of 32 MiB and more (above its largest mmap threshold) back to the system on ``free``, so
+the next step faults them in again (``experiments/buffer_pool.py``: W3's forward + backward, 268 MB buffers,
+took 131-138 ms without this pool and 98-99 ms with it; see the README). :func:`empty` instead keeps the
+blocks it made and hands one out again once no tensor uses it any more. Smaller blocks glibc reuses itself
+(:data:`MIN_BYTES`).
 
 How "no tensor uses it" is known: a block is a numpy array and the tensor is ``torch.from_numpy`` of a view of
 it; every tensor sharing that storage (views, tensors saved by autograd, a stolen ``.grad``) keeps one reference
@@ -33,8 +34,11 @@ from neuro.errors import ConfigError
 
 __all__ = ["cache_limit", "cached_bytes", "empty", "empty_array", "empty_cache", "empty_like", "set_cache_limit"]
 
-#: Smaller requests go to torch's allocator (glibc serves them from its heap, already faulted in).
-MIN_BYTES = 1 << 18
+#: Smaller requests go to torch's allocator: glibc's mmap threshold adapts up to 32 MiB on 64-bit Linux, so it
+#: keeps and reuses freed blocks below that in its heap by itself, and holding them here only raised the peak
+#: resident memory (W1's training-memory benchmark at T=64 with 16 MiB buffers: 43 -> 64 MiB when blocks from
+#: 256 KiB up were pooled); from 32 MiB on glibc unmaps every freed block and the next step faults it in again.
+MIN_BYTES = 32 << 20
 
 #: Alignment of a block's start, as torch's own CPU allocator (64 bytes: a cache line, AVX-512 loads).
 ALIGN = 64

@@ -11,11 +11,12 @@ from neuro import LIF, backends
 from neuro.backends import _buffers as buf
 from neuro.errors import ConfigError
 
-SHAPE = (512, 256)  # 512 KiB of float32: pooled
+SHAPE = (512, 256)  # 512 KiB of float32: pooled (MIN_BYTES lowered below)
 
 
 @pytest.fixture(autouse=True)
-def fresh_pool():
+def fresh_pool(monkeypatch):
+    monkeypatch.setattr(buf, "MIN_BYTES", 1 << 18)  # pool from 256 KiB, so that small tensors exercise it
     limit = buf.cache_limit()
     buf.set_cache_limit(64 << 20)
     buf.empty_cache()
@@ -158,3 +159,11 @@ def test_lif_outputs_held_by_the_caller_are_not_overwritten_by_the_next_call():
     torch.testing.assert_close(grads[0], x.grad)
     torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=0)
     assert grads[0].data_ptr() != grads[1].data_ptr()
+
+
+def test_the_default_threshold_leaves_blocks_glibc_reuses_to_torch(monkeypatch):
+    monkeypatch.setattr(buf, "MIN_BYTES", 32 << 20)
+    below = buf.empty((1 << 20,), torch.float32)  # 4 MiB
+    assert below.numel() == 1 << 20 and buf.cached_bytes() == (0, 0)
+    at = buf.empty((8 << 20,), torch.float32)  # 32 MiB
+    assert buf.cached_bytes() == (32 << 20, 0) and at.data_ptr() % buf.ALIGN == 0
