@@ -4,7 +4,7 @@ A fresh buffer of several MB costs its page faults the first time it is written:
 this project is measured on, often several times the kernel's own work (``experiments/fresh_memory.py``).
 glibc hands blocks of 32 MiB and more (above its largest mmap threshold) back to the system on ``free``, so
 the next step faults them in again (``experiments/buffer_pool.py``: W3's forward + backward, 268 MB buffers,
-took 131-138 ms without this pool and 98-99 ms with it; see the README). :func:`empty` instead keeps the
+took 122-138 ms without this pool and 92-99 ms with it in three series; see the README). :func:`empty` instead keeps the
 blocks it made and hands one out again once no tensor uses it any more. Smaller blocks glibc reuses itself
 (:data:`MIN_BYTES`).
 
