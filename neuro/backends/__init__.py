@@ -24,7 +24,9 @@ Outside any ``use`` block (or with ``use("auto")``) each call takes the first ba
 The CPU kernels write their large outputs into reused blocks (:mod:`neuro.backends._buffers`: no page
 faults on every step); :func:`set_cpu_buffer_cache` bounds the free blocks kept (default 1 GiB, environment
 ``NEURO_CPU_BUFFER_CACHE_MB``, 0 turns reuse off), :func:`empty_cpu_cache` drops them and
-:func:`cpu_buffer_bytes` reports ``(in use, free)`` bytes.
+:func:`cpu_buffer_bytes` reports ``(in use, free)`` bytes. On glibc the same limit is the allocator's trim
+threshold (:mod:`neuro.backends._malloc`: freed heap memory stays for the next step instead of being faulted in
+again), unless the environment sets glibc's ``MALLOC_*`` thresholds itself.
 """
 
 from __future__ import annotations

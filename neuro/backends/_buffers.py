@@ -17,7 +17,8 @@ Only the kernels' own outputs, which they overwrite entirely, come from here; th
 are the previous user's (like ``torch.empty``). Free blocks are kept up to :func:`cache_limit` bytes (default
 1 GiB, ``NEURO_CPU_BUFFER_CACHE_MB`` or :func:`set_cache_limit`; 0 turns the pool off), checked at every
 hand-out (blocks freed since stay until the next one); the oldest free blocks go first, :func:`empty_cache`
-drops them all. Tensors from here cannot be resized in place (numpy memory).
+drops them all. Tensors from here cannot be resized in place (numpy memory). The same limit is glibc's trim
+threshold (:mod:`neuro.backends._malloc`), so that freed blocks below 32 MiB stay in its heap too.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from neuro.backends._malloc import keep_freed_memory
 from neuro.errors import ConfigError
 
 __all__ = ["cache_limit", "cached_bytes", "empty", "empty_array", "empty_cache", "empty_like", "set_cache_limit"]
 
-#: Smaller requests go to torch's allocator: glibc's mmap threshold adapts up to 32 MiB on 64-bit Linux, so it
-#: keeps and reuses freed blocks below that in its heap by itself, and holding them here only raised the peak
-#: resident memory (W1's training-memory benchmark at T=64 with 16 MiB buffers: 43 -> 64 MiB when blocks from
+#: Smaller requests go to torch's allocator: glibc's mmap threshold is 32 MiB (its dynamic ceiling, fixed by
+#: neuro.backends._malloc), so it keeps and reuses freed blocks below that in its heap; holding them here raised
+#: the peak resident memory (W1's training-memory benchmark at T=64 with 16 MiB buffers: 43 -> 64 MiB when blocks from
 #: 256 KiB up were pooled); from 32 MiB on glibc unmaps every freed block and the next step faults it in again.
 MIN_BYTES = 32 << 20
 
@@ -81,16 +83,19 @@ _lock = threading.Lock()
 _blocks: list[_Block] = []
 _tick = 0
 _limit = limit_from_env(os.environ.get("NEURO_CPU_BUFFER_CACHE_MB"))
+keep_freed_memory(_limit)  # glibc keeps as much freed heap memory (neuro.backends._malloc)
 
 
 def set_cache_limit(max_bytes: int) -> None:
-    """Keep at most ``max_bytes`` of free blocks for reuse (0: no pool, every buffer comes from torch)."""
+    """Keep at most ``max_bytes`` of free blocks for reuse (0: no pool, every buffer comes from torch), and let
+    glibc keep as much freed memory at the top of its heap (:mod:`neuro.backends._malloc`)."""
     global _limit
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
         raise ConfigError(f"set_cache_limit: max_bytes must be an integer >= 0, got {max_bytes!r}")
     with _lock:
         _limit = int(max_bytes)
         _trim()
+        keep_freed_memory(_limit)
 
 
 def cache_limit() -> int:
