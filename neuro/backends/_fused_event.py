@@ -11,7 +11,10 @@ Saved for backward: the compressed input (``int32`` offsets and indices, ``int64
 entries, values only when the input is not binary) instead of the dense float input. A binary input
 too dense to gather (spike tensors of hidden layers) runs as a GEMM and is kept as one bit per element
 (the bitmap :func:`row_counts` makes while counting); its weight gradient is the dense ``dy^T x`` of the
-unpacked bits. Either way the float spikes are freed after the forward pass.
+unpacked bits. Either way the float spikes are freed after the forward pass. The forward gather pays at higher
+densities than the weight gradient's (fbgemm's gather against oneDNN's GEMM, and the gradient's gather reads
+``dy`` rows scattered over memory): between the two thresholds a binary input is gathered forward and its
+weight gradient computed from the bits.
 """
 
 from __future__ import annotations
@@ -135,26 +138,35 @@ def _packed_weight_grad(gy: Tensor, bits: np.ndarray, k: int) -> Tensor:
 
 
 class _PackedLinear(torch.autograd.Function):
-    """``x W^T + b`` by GEMM for a binary input too dense to gather, kept for the weight gradient as its bitmap
-    (1/32 of the float input; int32 CSR would take 4 bytes per spike) and unpacked for ``dy^T x``."""
+    """``x W^T + b`` for an input too dense for the event-driven weight gradient: a binary input is kept for that
+    gradient as its bitmap (1/32 of the float input; int32 CSR would take 4 bytes per spike) and unpacked for
+    ``dy^T x`` (a graded one comes here only when the weight needs no gradient). The forward pass is a GEMM, or
+    the gather when ``gather`` (an input still sparse enough for it)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, bits: np.ndarray) -> Tensor:
-        ctx.bits = bits if weight.requires_grad else None
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, scanned: RowScan, gather: bool) -> Tensor:
+        ctx.bits = scanned.bits if weight.requires_grad else None
         ctx.k, ctx.has_bias = x.shape[1], bias is not None
         ctx.save_for_backward(weight)
-        return F.linear(x, weight.detach(), None if bias is None else bias.detach())
+        if not gather:
+            return F.linear(x, weight.detach(), None if bias is None else bias.detach())
+        indptr, indices, values = to_csr(x, scanned)
+        y = _gather(indices, weight.detach().t(), indptr, values)
+        if bias is not None:
+            y += bias.detach()
+        return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:
         (weight,) = ctx.saved_tensors
         need = ctx.needs_input_grad
+        gy = gy.contiguous()
         gx = gy @ weight if need[0] else None
         gw = _packed_weight_grad(gy, ctx.bits, ctx.k) if need[1] else None
         gb = gy.sum(0) if ctx.has_bias and need[2] else None
         ctx.bits = None
-        return gx, gw, gb, None
+        return gx, gw, gb, None, None
 
 
 class _EventLinear(torch.autograd.Function):
@@ -186,14 +198,23 @@ class _EventLinear(torch.autograd.Function):
         return gx, gw, gb, None
 
 
-def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
-    """``x @ weight.T + bias`` for a 2-D ``x``: gathered when ``x`` is at most ``max_density`` dense; computed
-    densely, the input kept as bits for the weight gradient, when it is a denser binary input and the weight
-    needs a gradient; else ``None`` (the caller's plain GEMM)."""
+def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0,
+                 max_forward_density: float | None = None) -> Tensor | None:
+    """``x @ weight.T + bias`` for a 2-D ``x``, or ``None`` (the caller's plain GEMM).
+
+    Up to ``max_density`` non-zeros the forward pass and the weight gradient gather. Up to
+    ``max_forward_density`` (default: ``max_density``) only the forward pass does: the weight gradient, when
+    needed, is the GEMM of the input kept as bits, so a graded input gets ``None`` then. A denser binary input
+    whose weight needs a gradient runs as a GEMM, kept as bits; anything else gets ``None``."""
     x = x.contiguous()
     scanned = row_counts(x)
-    if scanned.counts.sum() <= max_density * x.numel():
+    nnz = scanned.counts.sum()
+    if nnz <= max_density * x.numel():
         return _EventLinear.apply(x, weight, bias, scanned)
-    if scanned.binary and weight.requires_grad and torch.is_grad_enabled():
-        return _PackedLinear.apply(x, weight, bias, scanned.bits)
+    gather = max_forward_density is not None and nnz <= max_forward_density * x.numel()
+    training = weight.requires_grad and torch.is_grad_enabled()
+    if training and not scanned.binary:
+        return None  # a graded input for the weight gradient: autograd keeps it for the GEMM
+    if training or gather:
+        return _PackedLinear.apply(x, weight, bias, scanned, gather)
     return None

@@ -143,19 +143,21 @@ def max_pool2d(x: Tensor, k: int) -> Tensor:
     return run_pool(x, k)
 
 
-def _event_supports(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> bool:
+def _event_supports(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0,
+                    max_forward_density: float | None = None) -> bool:
     tensors = [x, weight] + ([] if bias is None else [bias])
     return (x.dim() == 2 and weight.dim() == 2 and x.shape[1] == weight.shape[1] and x.numel() > 0
             and all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
             and x.dtype in (torch.float32, torch.float64))
 
 
-def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0) -> Tensor | None:
-    """``x @ weight.T + bias`` gathering only the non-zero inputs, or ``None`` when ``x`` is denser than
-    ``max_density`` (see :mod:`neuro.backends._fused_event`)."""
+def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0,
+                 max_forward_density: float | None = None) -> Tensor | None:
+    """``x @ weight.T + bias`` gathering only the non-zero inputs (the forward pass alone up to
+    ``max_forward_density``), or ``None`` when ``x`` is too dense (see :mod:`neuro.backends._fused_event`)."""
     from neuro.backends._fused_event import event_linear as run_event
 
-    return run_event(x, weight, bias, max_density)
+    return run_event(x, weight, bias, max_density, max_forward_density)
 
 
 def _recurrent_supports(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tensor) -> bool:

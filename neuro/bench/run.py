@@ -198,19 +198,22 @@ def _data(log: Callable[[str], None]) -> dict[str, Any]:
 
 def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
     """Forward + weight gradient of the event-driven layers against oneDNN, by input density: EventLinear on W1's
-    first layer, EventConv2d on W2's two convolutions (the second one also with its input gradient)."""
+    first layer and on W5's fc1 (also the forward pass alone, in inference), EventConv2d on W2's two
+    convolutions (the second one also with its input gradient)."""
     from neuro.layers import EventConv2d, EventLinear
 
     cases = {"EventLinear 2312->512, 3200 rows": (EventLinear(2312, 512), (3200, 2312), False),
+             "EventLinear 256->1024, 8192 rows": (EventLinear(256, 1024), (8192, 256), False),
              "EventConv2d 2->12 5x5, 512 x 34x34": (EventConv2d(2, 12, 5), (512, 2, 34, 34), False),
              "EventConv2d 12->32 5x5, 512 x 15x15, with input gradient": (EventConv2d(12, 32, 5), (512, 12, 15, 15),
                                                                            True)}
     out: dict[str, Any] = {}
     for label, (layer, shape, input_grad) in cases.items():
         rows = []
-        log(f"crossover: {label}, forward + weight gradient, event vs dense")
+        linear = isinstance(layer, EventLinear)
+        log(f"crossover: {label}, forward + weight gradient{' (and forward alone)' if linear else ''}, event vs dense")
         gy = None
-        for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
+        for density in (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5):
             x = (torch.rand(shape) < density).float().requires_grad_(input_grad)
             if gy is None:
                 with torch.no_grad():
@@ -222,16 +225,32 @@ def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
                 x.grad = None
                 layer(x).backward(gy)
 
-            t = time_interleaved({"event": lambda run=run: run("event"), "dense": lambda run=run: run("dense")},
-                                 repeats, 1)
+            def forward(mode: str, x: torch.Tensor = x, layer: Any = layer) -> None:
+                layer.mode = mode
+                with torch.no_grad():
+                    layer(x)
+
+            fns = {"event": lambda run=run: run("event"), "dense": lambda run=run: run("dense")}
+            if linear:
+                fns.update(event_forward=lambda f=forward: f("event"), dense_forward=lambda f=forward: f("dense"))
+            t = time_interleaved(fns, repeats, 1)
             med = {key: stats(v).median for key, v in t.items()}
-            rows.append({"density": density, "event_ms": med["event"], "dense_ms": med["dense"]})
-            log(f"  density {density:4.2f}: event {med['event']:7.1f} ms, dense {med['dense']:7.1f} ms")
+            row = {"density": density, "event_ms": med["event"], "dense_ms": med["dense"]}
+            msg = f"  density {density:4.2f}: event {med['event']:7.1f} ms, dense {med['dense']:7.1f} ms"
+            if linear:
+                row.update(event_forward_ms=med["event_forward"], dense_forward_ms=med["dense_forward"])
+                msg += f"; forward alone: event {med['event_forward']:7.1f} ms, dense {med['dense_forward']:7.1f} ms"
+            rows.append(row)
+            log(msg)
         layer.mode = "auto"
-        faster = [r["density"] for r in rows if r["event_ms"] < r["dense_ms"]]
-        even = max(faster) if faster else None
-        log(f"  the event path is faster up to density {even}")
-        out[label] = {"rows": rows, "event_faster_up_to": even}
+        result: dict[str, Any] = {"rows": rows}
+        for key, what in (("", "the event path"), ("_forward", "the forward gather alone")):
+            if key and not linear:
+                continue
+            faster = [r["density"] for r in rows if r[f"event{key}_ms"] < r[f"dense{key}_ms"]]
+            result[f"event{key}_faster_up_to"] = max(faster) if faster else None
+            log(f"  {what} is faster up to density {result[f'event{key}_faster_up_to']}")
+        out[label] = result
     return out
 
 

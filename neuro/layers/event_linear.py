@@ -12,14 +12,19 @@ weight gradient in compressed form rather than as floats: the int32 indices of i
 event-driven path, one bit per element when the forward pass runs as a GEMM (the weight gradient is
 then the GEMM ``dy^T x`` of the unpacked bits).
 
-The default ``max_density`` is the measured break-even on a 2-core AMD EPYC (``neuro bench
---only crossover`` prints it for your machine).
+The forward gather alone pays up to higher densities than the weight gradient's: a binary input denser than
+``max_density`` but at most ``max_forward_density`` dense is gathered in the forward pass and kept as bits,
+its weight gradient being the GEMM of the unpacked bits (in inference, where there is no weight gradient, any
+input up to ``max_forward_density`` is gathered). The defaults are break-evens measured on a 2-core AMD EPYC
+(``neuro bench --only crossover`` prints them for your machine: forward + weight gradient, and forward alone).
 
 Args:
     in_features, out_features, bias: as :class:`torch.nn.Linear`.
     mode: ``"auto"`` (choose by density), ``"event"`` (always gather, when a backend offers it) or
         ``"dense"`` (always ``F.linear``).
-    max_density: density threshold of ``"auto"``.
+    max_density: density threshold of ``"auto"`` for the event-driven forward pass and weight gradient.
+    max_forward_density: density threshold of ``"auto"`` for the event-driven forward pass alone (binary inputs
+        when the weight needs a gradient); at least ``max_density`` in effect.
 
 Shape:
     input ``(..., in_features)`` (e.g. time-major ``(T, B, in_features)``: all steps in one call),
@@ -44,10 +49,13 @@ from torch.nn import functional as F
 from neuro import backends
 from neuro.errors import BackendError, ConfigError, ShapeError
 
-__all__ = ["DEFAULT_MAX_DENSITY", "EventLinear", "choose_path"]
+__all__ = ["DEFAULT_MAX_DENSITY", "DEFAULT_MAX_FORWARD_DENSITY", "EventLinear", "choose_path"]
 
 #: Break-even input density of the event-driven path against oneDNN's GEMM (see the module docstring).
 DEFAULT_MAX_DENSITY = 0.15
+#: Break-even of the forward gather alone (at 25% density: 256 -> 1024 features over 8192 rows 26 against
+#: 45 ms, 2312 -> 512 over 3200 rows 47 against 61 ms; even or slower from 35-40%).
+DEFAULT_MAX_FORWARD_DENSITY = 0.3
 
 _MODES = ("auto", "event", "dense")
 
@@ -66,14 +74,17 @@ class EventLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  mode: Literal["auto", "event", "dense"] = "auto", max_density: float = DEFAULT_MAX_DENSITY,
+                 max_forward_density: float = DEFAULT_MAX_FORWARD_DENSITY,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
         if mode not in _MODES:
             raise ConfigError(f"EventLinear: mode must be one of {_MODES}, got {mode!r}")
-        if not 0.0 <= max_density <= 1.0:
-            raise ConfigError(f"EventLinear: max_density must be in [0, 1], got {max_density!r}")
+        for name, value in (("max_density", max_density), ("max_forward_density", max_forward_density)):
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"EventLinear: {name} must be in [0, 1], got {value!r}")
         self.mode = mode
         self.max_density = float(max_density)
+        self.max_forward_density = float(max_forward_density)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1:] != (self.in_features,):
@@ -81,14 +92,16 @@ class EventLinear(nn.Linear):
         x2 = x.reshape(-1, self.in_features)  # (rows, in_features)
         if x2.numel() and choose_path(self.mode) == "event":
             limit = 1.0 if self.mode == "event" else self.max_density
+            forward_limit = max(limit, self.max_forward_density)
             try:
-                _, fn = backends.resolve("event_linear", x2, self.weight, self.bias, limit)
+                _, fn = backends.resolve("event_linear", x2, self.weight, self.bias, limit, forward_limit)
             except BackendError:
                 fn = None  # no backend gathers these inputs (device, dtype, numba missing): dense
-            y = None if fn is None else fn(x2, self.weight, self.bias, limit)  # None: denser than the limit
+            y = None if fn is None else fn(x2, self.weight, self.bias, limit, forward_limit)  # None: too dense
             if y is not None:
                 return y.reshape(*x.shape[:-1], self.out_features)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, mode={self.mode}, max_density={self.max_density:g}"
+        return (f"{super().extra_repr()}, mode={self.mode}, max_density={self.max_density:g}, "
+                f"max_forward_density={self.max_forward_density:g}")

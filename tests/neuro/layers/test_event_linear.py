@@ -112,6 +112,58 @@ def test_dense_binary_input_is_kept_as_bits(monkeypatch):
     assert len(unpacked) == 15
 
 
+def _count_gathers(monkeypatch):
+    from neuro.backends import _fused_event
+
+    calls = []
+    original = _fused_event._gather
+    monkeypatch.setattr(_fused_event, "_gather", lambda *a, **k: calls.append(k.get("transposed", False))
+                        or original(*a, **k))
+    return calls
+
+
+def test_forward_gather_band_keeps_bits_for_the_weight_gradient(monkeypatch):
+    """Between max_density and max_forward_density a binary input is gathered forward (one gather, no transposed
+    weight-gradient gather) and its weight gradient comes from the bits; values and gradients equal the dense
+    layer's. A graded input there runs as the GEMM when the weight needs a gradient."""
+    from neuro.backends import _fused_event
+
+    calls = _count_gathers(monkeypatch)
+    unpacked = []
+    original = _fused_event.unpack
+    monkeypatch.setattr(_fused_event, "unpack", lambda bits, *a: unpacked.append(1) or original(bits, *a))
+    layer = EventLinear(40, 300, max_density=0.1, max_forward_density=0.3).double()
+    x = _spikes((6, 5, 40), 0.2)
+    for a, b in zip(_grads(layer, x, "auto"), _grads(layer, x, "dense"), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert calls == [False] and unpacked == [1]
+    for a, b in zip(_grads(layer, x * 0.5, "auto"), _grads(layer, x * 0.5, "dense"), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert calls == [False]  # graded, weight gradient wanted: the GEMM
+    layer.max_forward_density = 0.0  # the band turned off: the GEMM, bits kept
+    for a, b in zip(_grads(layer, x, "auto"), _grads(layer, x, "dense"), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert calls == [False] and unpacked == [1, 1]
+
+
+def test_forward_gather_band_in_inference_and_with_a_frozen_weight(monkeypatch):
+    calls = _count_gathers(monkeypatch)
+    layer = EventLinear(40, 7, max_density=0.1, max_forward_density=0.3).double()
+    graded = _spikes((50, 40), 0.25) * torch.linspace(0.1, 2.0, 40, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(graded), F.linear(graded, layer.weight, layer.bias))
+    assert len(calls) == 1  # inference: gathered, values included
+    assert layer(_spikes((50, 40), 0.35)).shape == (50, 7) and len(calls) == 1  # above the band: the GEMM
+    layer.requires_grad_(False)
+    x = _spikes((50, 40), 0.25).requires_grad_()
+    y = layer(x)
+    assert len(calls) == 2
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, layer.weight.sum(0).expand(50, 40))
+    with pytest.raises(ConfigError, match="max_forward_density"):
+        EventLinear(8, 4, max_forward_density=1.5)
+
+
 @given(rows=st.integers(1, 300), k=st.integers(1, 150), density=st.floats(0.0, 1.0), graded=st.booleans(),
        seed=st.integers(0, 100))
 def test_bitmap_csr_and_round_trip(rows, k, density, graded, seed):
