@@ -53,8 +53,9 @@ __all__ = ["DEFAULT_MAX_DENSITY", "DEFAULT_MAX_FORWARD_DENSITY", "EventLinear", 
 
 #: Break-even input density of the event-driven path against oneDNN's GEMM (see the module docstring).
 DEFAULT_MAX_DENSITY = 0.15
-#: Break-even of the forward gather alone (at 25% density: 256 -> 1024 features over 8192 rows 26 against
-#: 45 ms, 2312 -> 512 over 3200 rows 47 against 61 ms; even or slower from 35-40%).
+#: Break-even of the forward gather alone (``neuro bench --only crossover``, 2026-11-27, forward in inference: at 30%
+#: density 2312 -> 512 features over 3200 rows 48.9 against 59.2 ms and 256 -> 1024 over 8192 rows 29.5 against
+#: 33.4 ms; at 40% 69.6 against 60.3 and 34.4 against 35.8 ms).
 DEFAULT_MAX_FORWARD_DENSITY = 0.3
 
 _MODES = ("auto", "event", "dense")
