@@ -28,7 +28,7 @@ from neuro.errors import ConfigError, unknown_name
 
 T = TypeVar("T")
 
-__all__ = ["apply_overrides", "from_mapping", "load_toml", "named_entry", "to_dict"]
+__all__ = ["apply_overrides", "from_mapping", "load_toml", "named_entry", "resolve_named", "to_dict"]
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -123,6 +123,30 @@ def named_entry(registry: Mapping[str, Any], table: Mapping[str, Any], section: 
     if entry is None:
         raise unknown_name(kind, name, registry)
     return entry, from_mapping(entry.config, table, section)
+
+
+def resolve_named(spec: Any, base: type[T], registry: Mapping[str, type[T]], kind: str) -> T:
+    """An instance of ``base`` given as one, as a registry name (case-insensitive) or as a table
+    ``{"name": ..., **constructor arguments}``; anything else, an unknown name or bad arguments is a
+    :class:`ConfigError` naming ``kind``."""
+    if isinstance(spec, base):
+        return spec
+    if isinstance(spec, str):
+        name, kwargs = spec, {}
+    elif isinstance(spec, Mapping):
+        kwargs = dict(spec)
+        name = kwargs.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError(f"{kind} table needs a string 'name' key, got {spec!r}")
+    else:
+        raise ConfigError(f"{kind} must be a {base.__name__}, a name or a table, got {spec!r}")
+    cls = registry.get(name.lower())
+    if cls is None:
+        raise unknown_name(kind, name, registry)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{kind} {name!r}: {exc}") from None
 
 
 def to_dict(obj: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from neuro.errors import ConfigError, unknown_name
+from neuro.config import resolve_named
 
 __all__ = ["RESETS", "HardReset", "NoReset", "ResetRule", "SubtractReset", "resolve_reset"]
 
@@ -88,21 +88,4 @@ RESETS: dict[str, type[ResetRule]] = {"hard": HardReset, "subtract": SubtractRes
 
 def resolve_reset(spec: ResetRule | str | Mapping[str, Any]) -> ResetRule:
     """Turn ``HardReset()``, ``"hard"`` or ``{"name": "subtract", "delayed": true}`` into a rule."""
-    if isinstance(spec, ResetRule):
-        return spec
-    if isinstance(spec, str):
-        name, kwargs = spec, {}
-    elif isinstance(spec, Mapping):
-        kwargs = dict(spec)
-        name = kwargs.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError(f"reset table needs a string 'name' key, got {spec!r}")
-    else:
-        raise ConfigError(f"reset must be a ResetRule, a name or a table, got {spec!r}")
-    cls = RESETS.get(name.lower())
-    if cls is None:
-        raise unknown_name("reset rule", name, RESETS)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"reset {name!r}: {exc}") from None
+    return resolve_named(spec, ResetRule, RESETS, "reset rule")

@@ -34,7 +34,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from neuro.errors import ConfigError, unknown_name
+from neuro.config import resolve_named
+from neuro.errors import ConfigError
 
 __all__ = [
     "SURROGATES",
@@ -224,21 +225,4 @@ SURROGATES: dict[str, type[Surrogate]] = {
 
 def resolve_surrogate(spec: Surrogate | str | Mapping[str, Any]) -> Surrogate:
     """Turn ``ATan()``, ``"atan"`` or ``{"name": "atan", "alpha": 2.0}`` into a surrogate object."""
-    if isinstance(spec, Surrogate):
-        return spec
-    if isinstance(spec, str):
-        name, kwargs = spec, {}
-    elif isinstance(spec, Mapping):
-        kwargs = dict(spec)
-        name = kwargs.pop("name", None)
-        if not isinstance(name, str):
-            raise ConfigError(f"surrogate table needs a string 'name' key, got {spec!r}")
-    else:
-        raise ConfigError(f"surrogate must be a Surrogate, a name or a table, got {spec!r}")
-    cls = SURROGATES.get(name.lower())
-    if cls is None:
-        raise unknown_name("surrogate", name, SURROGATES)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"surrogate {name!r}: {exc}") from None
+    return resolve_named(spec, Surrogate, SURROGATES, "surrogate")
