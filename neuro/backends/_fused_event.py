@@ -203,7 +203,7 @@ def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: fl
     """``x @ weight.T + bias`` for a 2-D ``x``, or ``None`` (the caller's plain GEMM).
 
     Up to ``max_density`` non-zeros the forward pass and the weight gradient gather. Up to
-    ``max_forward_density`` (default: ``max_density``) only the forward pass does: the weight gradient, when
+    ``max_forward_density`` (default ``None``: no such band) only the forward pass does: the weight gradient, when
     needed, is the GEMM of the input kept as bits, so a graded input gets ``None`` then. A denser binary input
     whose weight needs a gradient runs as a GEMM, kept as bits; anything else gets ``None``."""
     x = x.contiguous()
