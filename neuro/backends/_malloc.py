@@ -2,10 +2,10 @@
 
 glibc returns the free memory at the top of its heap to the system once it exceeds the trim threshold, which
 its dynamic tuning sets to twice the largest block it has seen freed (at most 64 MiB). A training step frees
-most of what it allocated at its end, so the next step faults the same pages in again: on the 2-core VM this
-project is measured on, W2's neuro step took 12,000-16,000 minor page faults and 40-60 ms of system CPU time
-per step that way, and one LIF forward + backward on W2's first-layer shape (22 MB) 5,600 faults a call
-(``experiments/malloc_trim.py`` measures both settings in fresh processes).
+most of what it allocated at its end, so the next step may fault the same pages in again: on the 2-core VM this
+project is measured on, W2's neuro step took 10,676 minor page faults and 35 ms of system CPU time per step
+under glibc's own thresholds and 771 faults and 5 ms with these settings (``PYTHONPATH=. python
+experiments/malloc_trim.py --only W2 --no-thp``, fresh processes, medians of three).
 
 :func:`keep_freed_memory` sets the trim threshold to the CPU buffer cache's limit (the same budget as
 :mod:`neuro.backends._buffers`: memory kept for reuse) and fixes the mmap threshold at 32 MiB, the largest
