@@ -1,13 +1,10 @@
 """Run a numba kernel over blocks of neurons on several threads.
 
 The kernels are compiled ``nogil`` and serial (``kernel(*args, first_block, end_block, block)``);
-this module splits the block range into chunks and runs them on ``torch.get_num_threads()`` threads: the
-calling thread and helpers from a thread pool, each taking the next chunk from a shared queue until it is
-empty. Serial kernels compile about four times faster than ``prange`` ones, which matters because every
-option combination is its own specialised kernel; the chunk queue keeps both cores busy on a shared machine
-where one thread may be descheduled; and the caller working too saves a hand-off and a thread competing for
-the cores (W1's training step, which calls many small kernels, took 46-52 against 50-54 ms with the caller
-only waiting, in-process alternation on the 2-core VM; larger kernels gained nothing measurable).
+this module splits the block range into chunks and runs them on a thread pool sized by
+``torch.get_num_threads()``. Serial kernels compile about four times faster than ``prange`` ones,
+which matters because every option combination is its own specialised kernel, and a chunk queue
+keeps both cores busy on a shared machine where one thread may be descheduled.
 
 Example:
     >>> import numpy as np
@@ -23,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import collections
 import functools
 import itertools
 from collections.abc import Callable
@@ -60,23 +56,7 @@ def run_blocks(kernel: Callable[..., Any], n: int, block: int, *args: Any, work:
         return
     chunks = min(count, 4 * threads)
     bounds = [count * k // chunks for k in range(chunks + 1)]
-    pending = collections.deque((b0, b1) for b0, b1 in itertools.pairwise(bounds) if b1 > b0)
-
-    def work_off() -> None:
-        while True:
-            try:
-                b0, b1 = pending.popleft()  # atomic: each chunk runs exactly once
-            except IndexError:
-                return
-            try:
-                kernel(*args, b0, b1, block)
-            except BaseException:
-                pending.clear()  # the other threads stop after their current chunk
-                raise
-
-    helpers = [_pool(threads - 1).submit(work_off) for _ in range(threads - 1)]
-    try:
-        work_off()
-    finally:
-        for f in helpers:
-            f.result()
+    futures = [_pool(threads).submit(kernel, *args, b0, b1, block)
+               for b0, b1 in itertools.pairwise(bounds) if b1 > b0]
+    for f in futures:
+        f.result()

@@ -1,7 +1,9 @@
-"""run_blocks: every block exactly once over the calling thread and the helpers, errors propagate and stop the rest."""
+"""run_blocks: every block exactly once over the threads, small or single-threaded calls on the caller, errors
+propagate."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -34,9 +36,8 @@ def test_every_block_once(two_threads, n):
     run_blocks(_recording_kernel(calls, lock, 0.002), n, 3, "args")
     covered = sorted((b0, b1) for b0, b1, _ in calls)
     assert covered[0][0] == 0 and covered[-1][1] == -(-n // 3)
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))  # contiguous, no overlap
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))  # contiguous, no overlap
     assert len(covered) == 8  # 4 chunks per thread
-    assert threading.get_ident() in {t for _, _, t in calls}  # the caller took chunks (each sleeps 2 ms)
 
 
 def test_small_or_single_thread_runs_on_the_caller(two_threads):
@@ -49,7 +50,7 @@ def test_small_or_single_thread_runs_on_the_caller(two_threads):
     assert len(calls) == 1 and calls[0][2] == threading.get_ident()
 
 
-def test_an_error_propagates_and_stops_the_other_chunks(two_threads):
+def test_an_error_propagates(two_threads):
     ran = []
 
     def kernel(b0, b1, bs):
@@ -60,4 +61,4 @@ def test_an_error_propagates_and_stops_the_other_chunks(two_threads):
 
     with pytest.raises(ValueError, match="bad block"):
         run_blocks(kernel, 64 * SERIAL_BELOW, SERIAL_BELOW)
-    assert len(ran) < 8  # the queue was cleared: not every chunk ran
+    assert 0 in ran
