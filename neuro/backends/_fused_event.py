@@ -30,7 +30,7 @@ from neuro.backends import _numba_event as nk
 from neuro.backends._buffers import empty
 from neuro.backends._parallel import blocks, run_blocks
 
-__all__ = ["RowScan", "event_linear", "row_counts", "to_csr", "unpack"]
+__all__ = ["Csr", "RowScan", "currents", "event_linear", "row_counts", "to_csr", "unpack"]
 
 
 class RowScan(NamedTuple):
@@ -117,6 +117,18 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     return out
 
 
+Csr = tuple[Tensor, Tensor, Tensor | None]
+
+
+def currents(csr: Csr, table: Tensor, bias: Tensor | None) -> Tensor:
+    """``y = x W^T + b`` of the rows in ``csr`` (:func:`to_csr`; ``table`` is ``W^T``), a new ``(rows, N)`` tensor."""
+    offsets, indices, values = csr
+    y = _gather(indices, table, offsets, values)
+    if bias is not None:
+        y += bias.detach()
+    return y
+
+
 def unpack(bits: np.ndarray, k: int, dtype: torch.dtype) -> Tensor:
     """The ``(M, k)`` 0/1 tensor of a :func:`row_counts` bitmap."""
     out = empty((bits.shape[0], k), dtype)
@@ -150,11 +162,7 @@ class _PackedLinear(torch.autograd.Function):
         ctx.save_for_backward(weight)
         if not gather:
             return F.linear(x, weight.detach(), None if bias is None else bias.detach())
-        indptr, indices, values = to_csr(x, scanned)
-        y = _gather(indices, weight.detach().t(), indptr, values)
-        if bias is not None:
-            y += bias.detach()
-        return y
+        return currents(to_csr(x, scanned), weight.detach().t(), bias)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -174,11 +182,8 @@ class _EventLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, scanned: RowScan) -> Tensor:
-        indptr, indices, values = to_csr(x, scanned)
-        y = _gather(indices, weight.detach().t(), indptr, values)  # (M, N)
-        if bias is not None:
-            y += bias.detach()
-        ctx.csr = (indptr, indices, values)
+        ctx.csr = to_csr(x, scanned)
+        y = currents(ctx.csr, weight.detach().t(), bias)  # (M, N)
         ctx.k = x.shape[1]
         ctx.save_for_backward(weight)
         ctx.has_bias = bias is not None

@@ -24,21 +24,11 @@ from torch import Tensor
 
 from neuro.backends import _fused_lif as lif
 from neuro.backends._buffers import empty
-from neuro.backends._fused_event import COLUMNS, RowScan, _gather, _to_csc, row_counts, to_csr
+from neuro.backends._fused_event import COLUMNS, RowScan, _gather, _to_csc, currents, row_counts, to_csr
 from neuro.backends._spec import KernelSpec, lif_scalars, scalar_grads
 
 __all__ = ["spiking_linear"]
 
-Csr = tuple[Tensor, Tensor, Tensor | None]
-
-
-def _currents(csr: Csr, table: Tensor, bias: Tensor | None) -> Tensor:
-    """``y = x W^T + b`` of the rows in ``csr`` (``table`` is ``W^T``), a new ``(rows, N)`` tensor."""
-    offsets, indices, values = csr
-    y = _gather(indices, table, offsets, values)
-    if bias is not None:
-        y += bias.detach()
-    return y
 
 
 class _SpikingLinear(torch.autograd.Function):
@@ -54,7 +44,7 @@ class _SpikingLinear(torch.autograd.Function):
         ctx.save_for_backward(weight, v0, i0, bias)
         if recompute:
             return _blockwise_forward(ctx, t_len, weight, bias, v0, i0)
-        y = _currents(csr, weight.detach().t(), bias).view(t_len, -1)  # (T, B*N): neuron layout
+        y = currents(csr, weight.detach().t(), bias).view(t_len, -1)  # (T, B*N): neuron layout
         out, v_out, i_out, _, _ = lif.forward(spec, c, y, v0, i0)
         ctx.y = y  # owned by this node: the backward overwrites it with its gradient
         return out, v_out, i_out
@@ -96,10 +86,10 @@ def _put_block(dst: Tensor, src: Tensor, batch: int, n: int, n0: int, n1: int) -
     dst.view(*dst.shape[:-1], batch, n)[..., n0:n1] = src.view(*src.shape[:-1], batch, n1 - n0)
 
 
-def _block_currents(ctx: Any, weight: Tensor, bias: Tensor | None, t_len: int, n0: int, n1: int) -> Tensor:
+def _blockcurrents(ctx: Any, weight: Tensor, bias: Tensor | None, t_len: int, n0: int, n1: int) -> Tensor:
     """``y`` of neurons ``[n0, n1)``: ``(T, B*(n1-n0))``, gathered from their (K, n1-n0) slice of ``W^T``."""
     table = weight.detach()[n0:n1].t()
-    return _currents(ctx.csr, table, None if bias is None else bias[n0:n1]).view(t_len, -1)
+    return currents(ctx.csr, table, None if bias is None else bias[n0:n1]).view(t_len, -1)
 
 
 def _blockwise_forward(ctx: Any, t_len: int, weight: Tensor, bias: Tensor | None, v0: Tensor, i0: Tensor
@@ -109,7 +99,7 @@ def _blockwise_forward(ctx: Any, t_len: int, weight: Tensor, bias: Tensor | None
     v_out, i_out = torch.empty_like(v0), torch.empty_like(i0)
     for n0 in range(0, n, COLUMNS):
         n1 = min(n0 + COLUMNS, n)
-        y = _block_currents(ctx, weight, bias, t_len, n0, n1)
+        y = _blockcurrents(ctx, weight, bias, t_len, n0, n1)
         o, v, i, _, _ = lif.forward(ctx.spec, ctx.c, y, _block_of(v0, batch, n, n0, n1),
                                     _block_of(i0, batch, n, n0, n1))
         for dst, src in ((out, o), (v_out, v), (i_out, i)):
@@ -131,7 +121,7 @@ def _blockwise_backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i:
     sums = None
     for n0 in range(0, n, COLUMNS):
         n1 = min(n0 + COLUMNS, n)
-        y = _block_currents(ctx, weight, bias, t_len, n0, n1)
+        y = _blockcurrents(ctx, weight, bias, t_len, n0, n1)
         g_y, gv, gi, part = lif.backward(
             ctx.spec, ctx.c, y, _block_of(v0, batch, n, n0, n1), _block_of(i0, batch, n, n0, n1),
             None if g_out is None else _block_of(g_out, batch, n, n0, n1),
