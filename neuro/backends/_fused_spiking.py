@@ -24,7 +24,7 @@ from torch import Tensor
 
 from neuro.backends import _fused_lif as lif
 from neuro.backends._buffers import empty
-from neuro.backends._fused_event import COLUMNS, RowScan, _gather, _to_csc, currents, row_counts, to_csr
+from neuro.backends._fused_event import COLUMNS, RowScan, _gather, _to_csc, currents, input_grad, row_counts, to_csr
 from neuro.backends._spec import KernelSpec, lif_scalars, scalar_grads
 
 __all__ = ["spiking_linear"]
@@ -60,7 +60,7 @@ class _SpikingLinear(torch.autograd.Function):
         ctx.y = None
         g_y, g_v0, g_i0, sums = lif.backward(ctx.spec, ctx.c, y, v0, i0, g_out, g_v, g_i, any(need[9:]), g_x=y)
         g_y = g_y.view(-1, weight.shape[0])  # (T*B, N), in y's storage
-        gx = g_y @ weight if need[4] else None
+        gx = input_grad(g_y, weight) if need[4] else None
         gw = None
         if need[5]:
             colptr, rows, col_values = _to_csc(*ctx.csr, ctx.k)

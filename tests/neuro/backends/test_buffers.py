@@ -167,3 +167,28 @@ def test_the_default_threshold_leaves_blocks_glibc_reuses_to_torch(monkeypatch):
     assert below.numel() == 1 << 20 and buf.cached_bytes() == (0, 0)
     at = buf.empty((8 << 20,), torch.float32)  # 32 MiB
     assert buf.cached_bytes() == (32 << 20, 0) and at.data_ptr() % buf.ALIGN == 0
+
+
+@pytest.mark.parametrize("density", [0.02, 0.25, 0.6])  # gathered + CSR, gathered + bits, GEMM + bits
+def test_event_linear_input_gradient_and_gemm_output_come_from_the_pool(density):
+    from neuro.layers import EventLinear
+
+    torch.manual_seed(0)
+    layer = EventLinear(256, 512)  # 512 rows: 512 KiB input gradient, 1 MiB output (pooled from 256 KiB here)
+    x = (torch.rand(2, 256, 256) < density).float().requires_grad_()
+    gy = torch.randn(2, 256, 512)
+    with backends.use("fused"):
+        y = layer(x)
+        y.backward(gy)
+    want = torch.nn.functional.linear(x.detach(), layer.weight, layer.bias)
+    torch.testing.assert_close(y, want)
+    torch.testing.assert_close(x.grad, gy @ layer.weight.detach())
+    assert _pooled(x.grad) and _pooled(y)  # GEMM output, or the column blocks of a 512-column gather
+    in_use = buf.cached_bytes()[0]
+    del y, x
+    assert buf.cached_bytes()[0] < in_use  # freed with their tensors
+
+
+def _pooled(t: torch.Tensor) -> bool:
+    """Whether ``t``'s memory lies in one of the pool's blocks."""
+    return any(b.raw.ctypes.data <= t.data_ptr() < b.raw.ctypes.data + b.raw.nbytes for b in buf._blocks)
