@@ -31,15 +31,9 @@ def _grads(layer, x, mode):
     return y.detach(), x.grad, layer.weight.grad.clone(), layer.bias.grad.clone()
 
 
-@pytest.mark.parametrize(("kind", "width", "copy_bytes"), [("binary", 11, None), ("graded", 11, None),
-                                                        ("binary", 300, None), ("graded", 300, None),
-                                                        ("binary", 300, 1)])
-def test_event_path_equals_dense_values_and_gradients(kind, width, copy_bytes, monkeypatch):
-    from neuro.backends import _fused_event
-
-    if copy_bytes is not None:  # every column block copied out on its own
-        monkeypatch.setattr(_fused_event, "BLOCK_COPY_BYTES", copy_bytes)
-    layer = EventLinear(37, width).double()  # 300 outputs: the gathers run in column blocks (4 of 64, one of 44)
+@pytest.mark.parametrize(("kind", "width"), [("binary", 11), ("graded", 11), ("binary", 300), ("graded", 300)])
+def test_event_path_equals_dense_values_and_gradients(kind, width):
+    layer = EventLinear(37, width).double()  # 300 outputs: the gathers run in column chunks
     x = _spikes((6, 5, 37), 0.1)
     if kind == "graded":  # non-binary inputs carry their values through the gather
         x = x * torch.rand(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1)) * 3
