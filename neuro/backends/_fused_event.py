@@ -19,7 +19,6 @@ weight gradient computed from the bits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -87,51 +86,30 @@ def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
 COLUMNS = 64
 
 
-#: Bytes of column blocks copied out of a table at a time (one pass over the table, at most this much extra memory).
-BLOCK_COPY_BYTES = 64 << 20
-
-
 def _rows(table: Tensor) -> Tensor:
-    """``table`` itself when it is contiguous, else a contiguous copy (a slice of a transposed weight).
-    (torch 2.13's embedding_bag copies a table whose rows are not contiguous in memory itself before gathering:
-    a column slice of a wider table is not read in place.)"""
-    return table if table.is_contiguous() else table.contiguous()
-
-
-def _column_blocks(table: Tensor) -> Iterator[Tensor]:
-    """The ``(rows, COLUMNS)`` column blocks of ``table`` (the last one narrower when ``COLUMNS`` does not divide
-    its width), each contiguous: copied out several at a time as one ``(blocks, rows, COLUMNS)`` tensor, a single
-    pass over the table instead of one strided copy per block (W1's first layer: 0.9 against 3.2 ms for the
-    eight blocks of its transposed weight, 0.3 against 2.4 ms for those of its output gradient)."""
-    rows, n = table.shape
-    full = n - n % COLUMNS
-    per_copy = max(1, BLOCK_COPY_BYTES // max(1, rows * COLUMNS * table.element_size()))
-    for b0 in range(0, full // COLUMNS, per_copy):
-        b1 = min(full // COLUMNS, b0 + per_copy)
-        group = table[:, b0 * COLUMNS:b1 * COLUMNS].unflatten(1, (b1 - b0, COLUMNS)).permute(1, 0, 2)
-        copied = empty((b1 - b0, rows, COLUMNS), table.dtype)
-        copied.copy_(group)
-        yield from copied.unbind(0)
-    if full < n:
-        yield _rows(table[:, full:])
+    """``table`` itself when its rows are contiguous, else a contiguous copy (a slice of a transposed weight).
+    (torch 2.13's embedding_bag copies a column slice of a wider table itself before gathering: a slice with
+    contiguous rows is not read in place.)"""
+    return table if table.stride(1) == 1 else table.contiguous()
 
 
 def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None, transposed: bool = False
             ) -> Tensor:
     """``out[b] = sum_p values[p] * table[indices[p]]`` for ``p`` in bag ``b`` (``offsets`` has one extra end).
 
-    ``table`` may be any 2-D view (e.g. ``weight.t()``); a table wider than ``2 * COLUMNS`` is gathered one
-    column block at a time (:func:`_column_blocks`). ``transposed``: return ``out.t()`` as a contiguous tensor,
-    each column block written transposed into it (a weight gradient in the weight's own layout, without a
-    transposed copy of the whole result afterwards)."""
+    ``table`` may be any 2-D view (e.g. ``weight.t()``): only the column slices are made contiguous, when
+    their rows are not. ``transposed``: return ``out.t()`` as a contiguous tensor, each column block written
+    transposed into it (a weight gradient in the weight's own layout, without a transposed copy of the
+    whole result afterwards)."""
     n = table.shape[1]
     if n <= 2 * COLUMNS:
         out = F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
         return out.t().contiguous() if transposed else out
     bags = offsets.shape[0] - 1
     out = empty((n, bags) if transposed else (bags, n), table.dtype)
-    for n0, block in zip(range(0, n, COLUMNS), _column_blocks(table), strict=True):
-        part = F.embedding_bag(indices, block, offsets[:-1], mode="sum", per_sample_weights=values)
+    for n0 in range(0, n, COLUMNS):
+        part = F.embedding_bag(indices, _rows(table[:, n0:n0 + COLUMNS]), offsets[:-1], mode="sum",
+                               per_sample_weights=values)
         if transposed:
             out[n0:n0 + COLUMNS] = part.t()
         else:
