@@ -14,11 +14,12 @@ to the array through the storage's deleter, so the array's reference count is ba
 when the storage is gone. A block is handed out only then, under a lock (safe across threads).
 
 Only outputs that their producer overwrites entirely come from here (the fused kernels' outputs, the event layers'
-gathered currents, GEMM results and input gradients); the contents of a reused block are the previous user's (like ``torch.empty``). Free blocks are kept up to :func:`cache_limit` bytes (default
-1 GiB, ``NEURO_CPU_BUFFER_CACHE_MB`` or :func:`set_cache_limit`; 0 turns the pool off), checked at every
-hand-out (blocks freed since stay until the next one); the oldest free blocks go first, :func:`empty_cache`
-drops them all. Tensors from here cannot be resized in place (numpy memory). The same limit is glibc's trim
-threshold (:mod:`neuro.backends._malloc`), so that freed blocks below 32 MiB stay in its heap too.
+gathered currents, GEMM results and input gradients); the contents of a reused block are the previous user's
+(like ``torch.empty``). Free blocks are kept up to :func:`cache_limit` bytes (default 1 GiB,
+``NEURO_CPU_BUFFER_CACHE_MB`` or :func:`set_cache_limit`; 0 turns the pool off), checked at every hand-out (blocks
+freed since stay until the next one); the oldest free blocks go first, :func:`empty_cache` drops them all. Tensors
+from here cannot be resized in place (numpy memory). The same limit is glibc's trim threshold
+(:mod:`neuro.backends._malloc`), so that freed blocks below 32 MiB stay in its heap too.
 """
 
 from __future__ import annotations
