@@ -34,7 +34,7 @@ import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from neuro.errors import ConfigError, UnknownNameError
 
@@ -62,11 +62,10 @@ class CountOptions:
                 raise ConfigError(f"CountOptions.{name} must be a positive integer, got {value!r}")
 
 
-class CallOps(NamedTuple):
-    """Counts of one forward call of one module, totals over everything in that call (all samples
-    and any time steps folded into the batch). Counters return one of these."""
+@dataclass(frozen=True, kw_only=True)
+class _Counts:
+    """The count fields shared by :class:`CallOps` and :class:`LayerOps` (keyword-only; see the module docstring)."""
 
-    kind: str
     macs: float = 0.0
     synops: float = 0.0
     input_events: float = 0.0
@@ -83,6 +82,14 @@ class CallOps(NamedTuple):
     state_write_bytes: float = 0.0
     act_read_bytes: float = 0.0
     act_write_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
+class CallOps(_Counts):
+    """Counts of one forward call of one module, totals over everything in that call (all samples
+    and any time steps folded into the batch): ``CallOps(kind, **counts)``. Counters return one of these."""
+
+    kind: str
 
 
 #: Fields of :class:`CallOps` summed over calls (the rest are per-layer properties).
@@ -92,30 +99,15 @@ SUM_FIELDS: tuple[str, ...] = ("macs", "synops", "input_events", "input_elements
 
 
 @dataclass(frozen=True)
-class LayerOps:
-    """One layer's counts over a whole simulation, per sample; see the module docstring."""
+class LayerOps(_Counts):
+    """One layer's counts over a whole simulation, per sample (``LayerOps(name, module, kind, calls, time_steps,
+    **counts)``); see the module docstring."""
 
     name: str
     module: str
     kind: str
     calls: int = 1
     time_steps: int = 1
-    macs: float = 0.0
-    synops: float = 0.0
-    input_events: float = 0.0
-    input_elements: float = 0.0
-    input_binary: bool = True
-    row_activations: float = 0.0
-    outputs: float = 0.0
-    state_updates: float = 0.0
-    state_vars: int = 0
-    spikes: float = 0.0
-    params: int = 0
-    weight_read_bytes: float = 0.0
-    state_read_bytes: float = 0.0
-    state_write_bytes: float = 0.0
-    act_read_bytes: float = 0.0
-    act_write_bytes: float = 0.0
 
     @property
     def input_rate(self) -> float:
