@@ -30,7 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["OUTSIDE", "OpTime", "Stats", "peak_memory", "profile_ops", "spike_mismatches", "stats", "time_interleaved"]
+__all__ = ["OUTSIDE", "OpTime", "Stats", "paired_ratios", "peak_memory", "profile_ops", "spike_mismatches", "stats",
+           "time_interleaved"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,18 @@ class Stats:
 def stats(samples_s: list[float]) -> Stats:
     ms = [s * 1e3 for s in samples_s]
     return Stats(statistics.median(ms), min(ms), max(ms), ms)
+
+
+def paired_ratios(samples: list[float], reference: list[float]) -> Stats:
+    """Ratios ``samples[i] / reference[i]`` of the same round-robin rounds, summarised like times (unitless).
+
+    Both implementations ran back to back in each round, so a slow spell of a shared machine that stretches a
+    whole round cancels out of its ratio: their spread says how much a ratio of medians can be trusted."""
+    if len(samples) != len(reference) or not samples:
+        raise ValueError(f"paired_ratios: need the same non-zero number of rounds, got {len(samples)} and "
+                         f"{len(reference)}")
+    ratios = [a / b for a, b in zip(samples, reference, strict=True)]
+    return Stats(statistics.median(ratios), min(ratios), max(ratios), ratios)
 
 
 def _sync(device: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from neuro.bench import WORKLOADS
-from neuro.bench.harness import profile_ops, spike_mismatches, stats, time_interleaved
+from neuro.bench.harness import paired_ratios, profile_ops, spike_mismatches, stats, time_interleaved
 from neuro.bench.memory import measure
 from neuro.bench.peers import available, versions
 
@@ -111,12 +111,16 @@ def _workload(name: str, size_name: str, repeats: int, warmup: int, log: Callabl
     for impl in impls:
         t = timing[impl]
         log(f"  {impl:13s} median {t['median']:9.1f} ms  (min {t['min']:.1f}, max {t['max']:.1f})")
+    paired = None
     if ratio is not None:
         log(f"  neuro / fastest peer ({best}) = {ratio:.3f}  goal <= {spec.goal:.3f}: "
             f"{'met' if ratio <= spec.goal else 'MISSED'}")
+        paired = paired_ratios(timing["neuro"]["samples"], timing[best]["samples"])
+        log(f"  the same ratio round by round: median {paired.median:.3f} (min {paired.min:.3f}, max {paired.max:.3f})")
     result = {"title": spec.title, "size": size, "spikes_identical": identical, "mismatch_float64": mism64,
               "mismatch_float32": mism32, "time_ms": timing, "fastest_peer": best, "ratio": ratio, "goal": spec.goal,
-              "met": None if ratio is None else ratio <= spec.goal}
+              "met": None if ratio is None else ratio <= spec.goal,
+              "paired_ratio": None if paired is None else paired.__dict__}
     if profile:
         result["profile"] = _profiled(name, size, ["neuro"] + ([best] if best else []), log)
     if name == "W4":

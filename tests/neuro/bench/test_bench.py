@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from neuro.bench import WORKLOADS
-from neuro.bench.harness import OUTSIDE, mmap_env, profile_ops, spike_mismatches, stats, time_interleaved
+from neuro.bench.harness import OUTSIDE, mmap_env, paired_ratios, profile_ops, spike_mismatches, stats, time_interleaved
 from neuro.bench.peers import available, neuron
 
 # Norse 1.1 calls torch.jit.script at import, which torch 2.13 deprecates.
@@ -52,6 +52,16 @@ def test_harness_pieces():
     assert spike_mismatches(a, {"x": torch.tensor([1.0, 1.0, 1.0])}) == (1, 3)
 
 
+def test_paired_ratios_cancel_a_slow_round():
+    # round 2 ran on a machine twice as slow for both: its ratio is the others', the ratio of medians is not
+    neuro, peer = [10.0, 20.0, 11.0], [40.0, 80.0, 42.0]
+    r = paired_ratios(neuro, peer)
+    assert r.samples == pytest.approx([0.25, 0.25, 11 / 42])
+    assert (r.median, r.min, r.max) == pytest.approx((0.25, 0.25, 11 / 42))
+    with pytest.raises(ValueError, match="same non-zero number of rounds"):
+        paired_ratios([1.0], [1.0, 2.0])
+
+
 def test_profile_names_the_operations_that_take_the_time():
     a, b = torch.randn(500, 500), torch.randn(500, 500)
     ops = profile_ops(lambda: (a @ b, a + b), repeats=2, top=3)
@@ -80,6 +90,7 @@ def test_run_report_and_cli(tmp_path):
     row = report["results"]["W3-fwd"]
     assert set(row["profile"]) == {"neuro", row["fastest_peer"]} and row["profile"]["neuro"][0]["ms"] > 0
     assert row["spikes_identical"] and row["ratio"] > 0 and set(row["time_ms"]) == set(available())
+    assert row["paired_ratio"]["median"] > 0 and len(row["paired_ratio"]["samples"]) == 1
     assert "skipped" in report["results"]["data"] or "speedup" in report["results"]["data"]
     table = markdown(report)
     assert "| W3-fwd |" in table and "Machine:" in table
