@@ -42,7 +42,15 @@ from neuro.errors import (
     UnknownNameError,
 )
 from neuro.interop.nir import from_nir, to_nir
-from neuro.layers import DirectEncoder, EventLinear, LatencyEncoder, PoissonEncoder, RecurrentLIF, SpikingLinear
+from neuro.layers import (
+    DirectEncoder,
+    EventLinear,
+    LatencyEncoder,
+    PoissonEncoder,
+    RecurrentLIF,
+    SpikingLinear,
+    SpikingMaxPool2d,
+)
 from neuro.layers.reparam import reparameterize
 from neuro.models.lsm import Reservoir
 from neuro.models.meta_spikeformer import MetaSpikeFormer
@@ -111,6 +119,7 @@ __all__ = [
     "Sigmoid",
     "SpikeDrivenTransformer",
     "SpikingLinear",
+    "SpikingMaxPool2d",
     "SubtractReset",
     "Surrogate",
     "TimeDistributed",

@@ -52,16 +52,25 @@ def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, 
 
 def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, g_out: Tensor | None,
              g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None,
-             want_g_v0: bool = True) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
+             want_g_v0: bool = True, pool: tuple[int, int, int] | None = None
+             ) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
     """Kernel calls of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)`` (``g_v0`` empty unless
     ``want_g_v0``; a ``None`` gradient of the final state is zero, without a zero-filled buffer).
 
     Two passes through ``g_x``: the charged membrane of every step is recomputed into it, then the adjoint
     overwrites it with the gradient (CubaLIF also keeps its synaptic current in a ``(T, N)`` buffer). ``g_x``
     may be ``x`` itself, which saves a ``(T, N)`` buffer when the caller owns ``x`` (not with scalar
-    gradients, which read ``x`` again).
+    gradients, which read ``x`` again). With ``pool = (k, h, w)``, ``g_out`` is the gradient of the spikes
+    max-pooled over ``k x k`` windows of ``h x w`` planes (:mod:`neuro.backends._fused_lif_pool`).
     """
-    g_out = incoming(g_out, x)
+    block = nk.BLOCK
+    if pool is None:
+        g_out = incoming(g_out, x)
+    else:
+        k, h, w = pool
+        block = max(1, nk.BLOCK // (h * w)) * h * w  # whole planes per block
+        pooled = (x.shape[0], x.shape[1] // (h * w) * (h // k) * (w // k))
+        g_out = x.new_zeros(pooled) if g_out is None else g_out.contiguous()
     g_v = v0.new_empty(0) if g_v is None else g_v.contiguous()
     g_i = incoming(g_i, i0)
     g_x = empty_like(x) if g_x is None else g_x
@@ -82,10 +91,13 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
         z.exp_()
     dd = _np(z)
     sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
-    partial = np.zeros((blocks(x.shape[1], nk.BLOCK), 6), dtype=np.float64)
-    kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, surrogate, pre_d, scalar_grads)
-    run_blocks(kernel, x.shape[1], nk.BLOCK, _np(g_x), _np(x), _np(v0), _np(i0), _np(i_seq), c, sg, dd, _np(g_out),
-               _np(g_v), _np(g_i), _np(g_v0), _np(g_i0), partial, work=x.numel())
+    partial = np.zeros((blocks(x.shape[1], block), 6), dtype=np.float64)
+    kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, surrogate, pre_d, scalar_grads,
+                               pool is not None)
+    shape = np.array(pool or (1, 1, 1), dtype=np.int64)
+    g_in = _np(g_out) if pool is None else _np(g_out).view(np.int32 if c.dtype == np.float32 else np.int64)
+    run_blocks(kernel, x.shape[1], block, _np(g_x), _np(x), _np(v0), _np(i0), _np(i_seq), c, sg, dd, g_in,
+               _np(g_v), _np(g_i), _np(g_v0), _np(g_i0), partial, shape, work=x.numel())
     return g_x, g_v0, g_i0, partial.sum(axis=0)
 
 

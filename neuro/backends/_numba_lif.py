@@ -35,7 +35,7 @@ from numba.extending import intrinsic
 from neuro.backends._spec import surrogate_constants
 
 __all__ = ["BLOCK", "SIGMOID_EXP32", "adjoint_kernel", "backward_block", "charge_kernel", "exp32", "forward_kernel",
-           "kernel_surrogate", "surrogate_constants", "surrogate_grad"]
+           "kernel_surrogate", "pooled_incoming", "surrogate_constants", "surrogate_grad"]
 
 #: Kernel code of the Sigmoid surrogate on float32 computed with :func:`exp32` in the kernel (vectorised);
 #: code 1 (Sigmoid) is left to torch's ``sigmoid_`` (float64, where a float32 polynomial is not accurate enough).
@@ -237,14 +237,67 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, surrogat
     return kernel
 
 
+#: The window position (0-3, row-major) of the first set bit of a 2 x 2 window's spikes ``s0 | s1 << 1 | s2 << 2
+#: | s3 << 3``, 0 when none is set: where ``F.max_pool2d`` finds the maximum of a binary window.
+_FIRST_OF_FOUR = np.array([0, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0], dtype=np.uint8)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def pooled_incoming(ht, gpt, lo, m, shape, vth, gl, zero):
+    """``gl[:m]``: the gradient reaching the spikes of neurons ``lo:lo + m`` (whole ``h x w`` planes) from
+    the gradient ``gpt`` of their ``k x k`` max-pooled spikes (``shape = (k, h, w)``, window = stride, floor).
+
+    ``gpt`` and ``gl`` hold the gradients' bits as integers of their width, so that a window's gradient is
+    masked in or out with an ``and`` (no branch on the spikes, which a processor cannot predict, and a
+    non-finite gradient is not spread by a multiplication). The spikes are recomputed from the charged
+    membranes ``ht`` (``h - vth >= 0``); each window's gradient goes to its first spiking neuron in
+    row-major order, or to its first neuron when none fired (the maximum ``F.max_pool2d`` selects on a
+    binary map); neurons outside every window get zero.
+    """
+    k, h, w = shape[0], shape[1], shape[2]
+    hw = h * w
+    oh, ow = h // k, w // k
+    bits = gl.dtype.type
+    for j in range(m):
+        gl[j] = 0
+    for p in range(m // hw):
+        for i in range(oh):
+            r0 = p * hw + k * i * w  # the window row's first neuron in the block
+            o0 = ((lo // hw + p) * oh + i) * ow
+            if k == 2:  # the common case: two contiguous rows, pairs of columns
+                for j in range(ow):
+                    a = np.uint64(r0 + 2 * j)  # unsigned: no negative-index wraparound on every access
+                    b = np.uint64(r0 + w + 2 * j)
+                    fired = ((ht[a] - vth >= zero) | ((ht[a + 1] - vth >= zero) << 1)
+                             | ((ht[b] - vth >= zero) << 2) | ((ht[b + 1] - vth >= zero) << 3))
+                    first = _FIRST_OF_FOUR[np.uint64(fired)]
+                    g = gpt[np.uint64(o0 + j)]
+                    gl[a] = g & -bits(first == 0)
+                    gl[a + 1] = g & -bits(first == 1)
+                    gl[b] = g & -bits(first == 2)
+                    gl[b + 1] = g & -bits(first == 3)
+                continue
+            for j in range(ow):
+                first = r0 + k * j
+                pos = first
+                for q in range(k * k - 1, -1, -1):  # backwards: the last one found is the first in order
+                    at = first + (q // k) * w + q % k
+                    pos = at if ht[at] - vth >= zero else pos
+                gl[pos] = gpt[o0 + j]
+
+
 @functools.cache
 def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba: bool, surrogate: int, pre_d: bool,
-                   scalar_grads: bool) -> Callable[..., None]:
-    """``kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, b0, b1, bs)``: pass two.
+                   scalar_grads: bool, pool: bool = False) -> Callable[..., None]:
+    """``kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, shape, b0, b1, bs)``:
+    pass two.
 
     An empty ``g_vt`` stands for a zero gradient of the final membrane, an empty ``g_v0`` for an unwanted
     gradient of the initial one; without a synaptic current (not ``cuba``) ``i0``, ``g_it`` and ``g_i0`` are
-    not read or written (callers pass 1-element arrays).
+    not read or written (callers pass 1-element arrays). With ``pool``, ``g_out`` ``(T, P)`` is the gradient
+    of the spikes max-pooled over windows ``shape = (k, h, w)`` (:func:`pooled_incoming`; blocks hold whole
+    planes) as integers of its width (``g_out.view(int)``), else ``g_out`` ``(T, N)`` is the spikes' own
+    gradient and ``shape`` is not read.
 
     ``g`` holds ``h`` from :func:`charge_kernel` on entry and ``dL/dx`` on exit (each element is read, then
     overwritten) while the adjoint recurrence runs backwards in time. The state entering step ``t`` is
@@ -255,7 +308,7 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, b0, b1, bs):
+    def kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, shape, b0, b1, bs):
         t_len, n = g.shape
         decay, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[2], c[3], c[4], c[5], c[6]
         k1, k2 = sg[0], sg[1]
@@ -263,6 +316,8 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
         one = g.dtype.type(1)
         dh_dv = one if no_leak else decay
         acc = np.empty((6, bs if scalar_grads else 1))  # per neuron: decay, leak, gain, v_th, syn_decay, gain_syn
+        gl = np.empty(bs if pool else 1, dtype=g_out.dtype)  # the spikes' gradient of one step, from the pooled
+        gl_values = gl.view(g.dtype)  # one (as bits: see pooled_incoming)
         for blk in range(b0, b1):
             lo = blk * bs
             hi = min(n, lo + bs)
@@ -272,7 +327,11 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
             acc[:] = 0.0
             for t in range(t_len - 1, -1, -1):
                 gt = g[t, lo:hi]
-                got = g_out[t, lo:hi]
+                if pool:
+                    pooled_incoming(gt, g_out[t], lo, m, shape, vth, gl, zero)
+                    got = gl_values
+                else:
+                    got = g_out[t, lo:hi]
                 ddt = dd[t, lo:hi] if pre_d else dd[0, 0:1]
                 xt = x[t, lo:hi] if scalar_grads else x[0, 0:1]
                 need_state = delayed or (scalar_grads and not no_leak)

@@ -4,20 +4,21 @@ One kernel call runs all T steps of a layer (no per-step Python, no per-step ten
 backward recomputes the membrane from the saved input, so BPTT keeps nothing per time step beyond
 the layer's input. Operations:
 
-==================  =========================================  ==================================
-op                  used by                                    options handled
-==================  =========================================  ==================================
-``lif``             :class:`~neuro.neurons.LIF`                hard/subtract/no reset, delayed
-``plif``            :class:`~neuro.neurons.PLIF`               (snnTorch) timing, detach_reset,
-``if``              :class:`~neuro.neurons.IF`                 decay_input, learnable tau,
-``cuba_lif``        :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
-``alif``            :class:`~neuro.neurons.ALIF`               built-in surrogate
-``event_linear``    :class:`~neuro.layers.EventLinear`         any input values, float32/64
-``event_conv2d``    :class:`~neuro.layers.EventConv2d`         stride 1, square kernel, float32/64
-``max_pool2d``      :class:`~neuro.layers.MaxPool2d`           window = stride, no padding
-``recurrent_lif``   :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
-``spiking_linear``  :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
-==================  =========================================  ==================================
+======================  =========================================  ==================================
+op                      used by                                    options handled
+======================  =========================================  ==================================
+``lif``                 :class:`~neuro.neurons.LIF`                hard/subtract/no reset, delayed
+``plif``                :class:`~neuro.neurons.PLIF`               (snnTorch) timing, detach_reset,
+``if``                  :class:`~neuro.neurons.IF`                 decay_input, learnable tau,
+``cuba_lif``            :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
+``alif``                :class:`~neuro.neurons.ALIF`               built-in surrogate
+``event_linear``        :class:`~neuro.layers.EventLinear`         any input values, float32/64
+``event_conv2d``        :class:`~neuro.layers.EventConv2d`         stride 1, square kernel, float32/64
+``max_pool2d``          :class:`~neuro.layers.MaxPool2d`           window = stride, no padding
+``recurrent_lif``       :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
+``spiking_linear``      :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
+``spiking_max_pool2d``  :class:`~neuro.layers.SpikingMaxPool2d`    the LIF family, window = stride
+======================  =========================================  ==================================
 
 Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
 a ``v_reset`` that requires grad, a step function the table does not list) is declined by the op's
@@ -58,7 +59,7 @@ from neuro.neurons.if_ import if_step
 from neuro.neurons.lif import lif_step
 
 __all__ = ["OPS", "availability", "event_conv2d", "event_linear", "max_pool2d", "recurrent_lif", "spiking_linear",
-           "why_not"]
+           "spiking_max_pool2d", "why_not"]
 
 
 def availability() -> str | None:
@@ -207,6 +208,23 @@ def spiking_linear(step: Callable[..., Any], x: Tensor, weight: Tensor, bias: Te
     return run_fused(spec_for(_spec_of(step), params, x.dtype), x, weight, bias, state, max_density, recompute)
 
 
+def _spiking_pool_supports(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple, k: int
+                           ) -> bool:
+    if (step is alif_step or x.dim() < 4 or not x.is_contiguous() or isinstance(k, bool) or not isinstance(k, int)
+            or not 1 <= k <= 15 or x.shape[-2] < k or x.shape[-1] < k):
+        return False
+    return why_not(step, x, state, params) is None
+
+
+def spiking_max_pool2d(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple, k: int
+                       ) -> tuple[Tensor, NamedTuple]:
+    """A LIF-family neuron over ``x`` ``(T, B, ..., H, W)`` and ``F.max_pool2d(spikes, k)`` as one operation
+    (see :mod:`neuro.backends._fused_lif_pool`): ``(pooled spikes, the neuron's final state)``."""
+    from neuro.backends._fused_lif_pool import run_lif_pool
+
+    return run_lif_pool(spec_for(_spec_of(step), params, x.dtype), x, state, k)
+
+
 _NEURON = Impl(run, _supports)
 
 #: Operation name -> implementation.
@@ -215,4 +233,5 @@ OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_li
                         "event_conv2d": Impl(event_conv2d, _conv_supports),
                         "max_pool2d": Impl(max_pool2d, _pool_supports),
                         "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),
-                        "spiking_linear": Impl(spiking_linear, _spiking_supports)}
+                        "spiking_linear": Impl(spiking_linear, _spiking_supports),
+                        "spiking_max_pool2d": Impl(spiking_max_pool2d, _spiking_pool_supports)}

@@ -56,9 +56,10 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
 
     neuro runs each linear layer with the neuron after it as one :class:`~neuro.layers.SpikingLinear`
     (kind ``"spiking"``): the fused event-driven synapse + neuron when the input is sparse (with
-    ``recompute``: the currents gathered again in the backward instead of kept).
+    ``recompute``: the currents gathered again in the backward instead of kept); and each neuron with
+    the max pool after it as one :class:`~neuro.layers.SpikingMaxPool2d` (kind ``"spiking_pool"``).
     """
-    from neuro.layers import EventConv2d, MaxPool2d, SpikingLinear
+    from neuro.layers import EventConv2d, MaxPool2d, SpikingLinear, SpikingMaxPool2d
 
     built, params, k = [], [], 0
     scale = input_scale(impl)
@@ -67,6 +68,12 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
         kind = spec[0]
         if kind == "lif" and fused_next:
             fused_next = False
+            continue
+        if kind == "pool" and built and built[-1][0] == "spiking_pool":
+            continue  # run by the neuron before it
+        if kind == "lif" and impl == "neuro" and i + 1 < len(layers) and layers[i + 1][0] == "pool":
+            pooled = SpikingMaxPool2d(layers[i + 1][1], neuron=neuron_module(impl))
+            built.append(("spiking_pool", lambda x, f=pooled: f(x)[0]))
             continue
         if kind in ("linear", "conv"):
             fused_next = impl == "neuro" and kind == "linear" and i + 1 < len(layers) and layers[i + 1][0] == "lif"
@@ -100,18 +107,19 @@ def _build(impl: str, layers: list[LayerSpec], weights: list[dict[str, Tensor]],
 
 
 def _forward(built: list[tuple[str, Any]], x: Tensor, record: dict[str, Tensor] | None = None) -> Tensor:
-    i = 0  # index in the layer list (a fused linear + neuron counts as two layers)
+    """Run the layers; ``record`` gets the spikes of every neuron layer and every pool (``layer{index}``, the
+    index in the layer list: a fused linear + neuron or neuron + pool counts as two layers)."""
+    i = 0
     for kind, fn in built:
-        if kind in ("lif", "spiking"):
+        if kind in ("lif", "spiking", "spiking_pool"):
             x = fn(x)
-            i += kind == "spiking"
-            if record is not None:
-                record[f"layer{i}"] = x.detach()
-            i += 1
-            continue
+            i += kind != "lif"
+        else:
+            t, b = x.shape[:2]
+            x = fn(x.flatten(0, 1)).unflatten(0, (t, b))  # stateless layers: all steps at once
+        if record is not None and kind != "linear" and kind != "conv" and kind != "flatten":
+            record[f"layer{i}"] = x.detach()
         i += 1
-        t, b = x.shape[:2]
-        x = fn(x.flatten(0, 1)).unflatten(0, (t, b))  # stateless layers: all steps at once
     return x
 
 
