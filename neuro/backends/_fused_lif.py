@@ -52,7 +52,7 @@ def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, 
 
 def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, g_out: Tensor | None,
              g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None,
-             want_g_v0: bool = True, pool: tuple[int, int, int] | None = None
+             want_g_v0: bool = True, pool: tuple[int, int, int] | None = None, pool_arg: Tensor | None = None
              ) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
     """Kernel calls of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)`` (``g_v0`` empty unless
     ``want_g_v0``; a ``None`` gradient of the final state is zero, without a zero-filled buffer).
@@ -61,7 +61,8 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     overwrites it with the gradient (CubaLIF also keeps its synaptic current in a ``(T, N)`` buffer). ``g_x``
     may be ``x`` itself, which saves a ``(T, N)`` buffer when the caller owns ``x`` (not with scalar
     gradients, which read ``x`` again). With ``pool = (k, h, w)``, ``g_out`` is the gradient of the spikes
-    max-pooled over ``k x k`` windows of ``h x w`` planes (:mod:`neuro.backends._fused_lif_pool`).
+    max-pooled over ``k x k`` windows of ``h x w`` planes and ``pool_arg`` the position of each window's maximum
+    (:mod:`neuro.backends._fused_lif_pool`).
     """
     block = nk.BLOCK
     if pool is None:
@@ -95,9 +96,9 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, surrogate, pre_d, scalar_grads,
                                pool is not None)
     shape = np.array(pool or (1, 1, 1), dtype=np.int64)
-    g_in = _np(g_out) if pool is None else _np(g_out).view(np.int32 if c.dtype == np.float32 else np.int64)
-    run_blocks(kernel, x.shape[1], block, _np(g_x), _np(x), _np(v0), _np(i0), _np(i_seq), c, sg, dd, g_in,
-               _np(g_v), _np(g_i), _np(g_v0), _np(g_i0), partial, shape, work=x.numel())
+    arg = np.zeros((1, 1), dtype=np.uint8) if pool_arg is None else pool_arg.numpy()
+    run_blocks(kernel, x.shape[1], block, _np(g_x), _np(x), _np(v0), _np(i0), _np(i_seq), c, sg, dd, _np(g_out),
+               _np(g_v), _np(g_i), _np(g_v0), _np(g_i0), partial, arg, shape, work=x.numel())
     return g_x, g_v0, g_i0, partial.sum(axis=0)
 
 

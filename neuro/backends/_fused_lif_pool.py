@@ -2,12 +2,12 @@
 
 ``neuron -> MaxPool2d(k)`` (window = stride = ``k``, no padding, floor mode) on the numba kernels: the
 forward pass (:mod:`neuro.backends._numba_lif_pool`) writes only the pooled spikes, never the neuron's
-full spike map; the backward pass recomputes the membrane as the neuron's own backward does
-(:func:`neuro.backends._fused_lif.backward`) and its adjoint kernel routes each window's gradient to the
-window's maximum (the first neuron that fired, else the first neuron, as ``F.max_pool2d`` selects). Memory
-kept for backward: the input and the initial state, as for the neuron alone; the pooling keeps nothing
-(the unfused pool keeps a byte per window, torch's an int64). Values and gradients equal the neuron
-followed by ``F.max_pool2d`` exactly.
+full spike map, and records where each window's maximum is (the first neuron that fired, else the first
+neuron, as ``F.max_pool2d`` selects); the backward pass recomputes the membrane as the neuron's own backward
+does (:func:`neuro.backends._fused_lif.backward`) and its adjoint kernel routes each window's gradient to
+that neuron. Memory kept for backward: the input and the initial state, as for the neuron alone, and one
+byte per window (torch's max pool keeps an int64 index). Values and gradients equal the neuron followed by
+``F.max_pool2d`` exactly.
 """
 
 from __future__ import annotations
@@ -42,23 +42,25 @@ class _LIFPoolSequence(torch.autograd.Function):
         c = lif.constants(spec, scalars, x.dtype)
         k, h, w = pool
         planes = x.shape[1] // (h * w)
-        out = empty((x.shape[0], planes * (h // k) * (w // k)), x.dtype)
+        pooled = (x.shape[0], planes * (h // k) * (w // k))
+        out, arg = empty(pooled, x.dtype), torch.empty(pooled, dtype=torch.uint8)
         v_out, i_out = empty_like(v0), empty_like(i0)
         reset, delayed, no_leak, cuba = lif._flags(spec)
         run_blocks(nkp.forward_kernel(reset, delayed, no_leak, cuba), planes, _planes_per_block(h, w),
-                   x.detach().numpy(), v0.detach().numpy(), i0.detach().numpy(), c, out.numpy(), v_out.numpy(),
-                   i_out.numpy(), np.array(pool, dtype=np.int64), work=x.numel())
+                   x.detach().numpy(), v0.detach().numpy(), i0.detach().numpy(), c, out.numpy(), arg.numpy(),
+                   v_out.numpy(), i_out.numpy(), np.array(pool, dtype=np.int64), work=x.numel())
         ctx.spec, ctx.c, ctx.pool = spec, c, pool
-        ctx.save_for_backward(x, v0, i0)
+        ctx.save_for_backward(x, v0, i0, arg)
+        ctx.mark_non_differentiable(arg)
         return out, v_out, i_out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, g_i: Tensor | None):
-        x, v0, i0 = ctx.saved_tensors
+        x, v0, i0, arg = ctx.saved_tensors
         need = ctx.needs_input_grad
         g_x, g_v0, g_i0, sums = lif.backward(ctx.spec, ctx.c, x, v0, i0, g_out, g_v, g_i, any(need[5:]),
-                                             want_g_v0=need[3], pool=ctx.pool)
+                                             want_g_v0=need[3], pool=ctx.pool, pool_arg=arg)
         g_scalars = scalar_grads(sums, need[5:], x.dtype)
         return (None, None, g_x if need[2] else None, g_v0 if need[3] else None, g_i0 if need[4] else None,
                 *g_scalars)

@@ -237,67 +237,39 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, surrogat
     return kernel
 
 
-#: The window position (0-3, row-major) of the first set bit of a 2 x 2 window's spikes ``s0 | s1 << 1 | s2 << 2
-#: | s3 << 3``, 0 when none is set: where ``F.max_pool2d`` finds the maximum of a binary window.
-_FIRST_OF_FOUR = np.array([0, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0], dtype=np.uint8)
-
-
 @njit(inline="always", cache=True, error_model="numpy")
-def pooled_incoming(ht, gpt, lo, m, shape, vth, gl, zero):
-    """``gl[:m]``: the gradient reaching the spikes of neurons ``lo:lo + m`` (whole ``h x w`` planes) from
-    the gradient ``gpt`` of their ``k x k`` max-pooled spikes (``shape = (k, h, w)``, window = stride, floor).
-
-    ``gpt`` and ``gl`` hold the gradients' bits as integers of their width, so that a window's gradient is
-    masked in or out with an ``and`` (no branch on the spikes, which a processor cannot predict, and a
-    non-finite gradient is not spread by a multiplication). The spikes are recomputed from the charged
-    membranes ``ht`` (``h - vth >= 0``); each window's gradient goes to its first spiking neuron in
-    row-major order, or to its first neuron when none fired (the maximum ``F.max_pool2d`` selects on a
-    binary map); neurons outside every window get zero.
-    """
+def pooled_incoming(argt, gpt, lo, m, shape, gl, zero):
+    """``gl[:m]``: the gradient reaching the spikes of neurons ``lo:lo + m`` (whole ``h x w`` planes) from the
+    gradient ``gpt`` of their ``k x k`` max-pooled spikes (``shape = (k, h, w)``, window = stride, floor mode):
+    each window's gradient goes to the neuron at its position ``argt`` (row-major in the window, recorded by
+    the forward pass: the first neuron that fired, else the first neuron), every other neuron gets zero."""
     k, h, w = shape[0], shape[1], shape[2]
     hw = h * w
     oh, ow = h // k, w // k
-    bits = gl.dtype.type
     for j in range(m):
-        gl[j] = 0
+        gl[j] = zero
     for p in range(m // hw):
         for i in range(oh):
             r0 = p * hw + k * i * w  # the window row's first neuron in the block
             o0 = ((lo // hw + p) * oh + i) * ow
-            if k == 2:  # the common case: two contiguous rows, pairs of columns
-                for j in range(ow):
-                    a = np.uint64(r0 + 2 * j)  # unsigned: no negative-index wraparound on every access
-                    b = np.uint64(r0 + w + 2 * j)
-                    fired = ((ht[a] - vth >= zero) | ((ht[a + 1] - vth >= zero) << 1)
-                             | ((ht[b] - vth >= zero) << 2) | ((ht[b + 1] - vth >= zero) << 3))
-                    first = _FIRST_OF_FOUR[np.uint64(fired)]
-                    g = gpt[np.uint64(o0 + j)]
-                    gl[a] = g & -bits(first == 0)
-                    gl[a + 1] = g & -bits(first == 1)
-                    gl[b] = g & -bits(first == 2)
-                    gl[b + 1] = g & -bits(first == 3)
-                continue
             for j in range(ow):
-                first = r0 + k * j
-                pos = first
-                for q in range(k * k - 1, -1, -1):  # backwards: the last one found is the first in order
-                    at = first + (q // k) * w + q % k
-                    pos = at if ht[at] - vth >= zero else pos
-                gl[pos] = gpt[o0 + j]
+                o = np.uint64(o0 + j)  # unsigned indices: no negative-index wraparound on every access
+                q = np.int64(argt[o])
+                gl[np.uint64(r0 + k * j + (q // k) * w + q % k)] = gpt[o]
 
 
 @functools.cache
 def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba: bool, surrogate: int, pre_d: bool,
                    scalar_grads: bool, pool: bool = False) -> Callable[..., None]:
-    """``kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, shape, b0, b1, bs)``:
-    pass two.
+    """``kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, arg, shape, b0, b1,
+    bs)``: pass two.
 
     An empty ``g_vt`` stands for a zero gradient of the final membrane, an empty ``g_v0`` for an unwanted
     gradient of the initial one; without a synaptic current (not ``cuba``) ``i0``, ``g_it`` and ``g_i0`` are
     not read or written (callers pass 1-element arrays). With ``pool``, ``g_out`` ``(T, P)`` is the gradient
     of the spikes max-pooled over windows ``shape = (k, h, w)`` (:func:`pooled_incoming`; blocks hold whole
-    planes) as integers of its width (``g_out.view(int)``), else ``g_out`` ``(T, N)`` is the spikes' own
-    gradient and ``shape`` is not read.
+    planes; ``arg`` ``(T, P)`` holds each window's maximum, as the forward pass recorded it), else ``g_out``
+    ``(T, N)`` is the spikes' own gradient and ``arg`` and ``shape`` are not read.
 
     ``g`` holds ``h`` from :func:`charge_kernel` on entry and ``dL/dx`` on exit (each element is read, then
     overwritten) while the adjoint recurrence runs backwards in time. The state entering step ``t`` is
@@ -308,7 +280,7 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
     """
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, shape, b0, b1, bs):
+    def kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, arg, shape, b0, b1, bs):
         t_len, n = g.shape
         decay, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[2], c[3], c[4], c[5], c[6]
         k1, k2 = sg[0], sg[1]
@@ -316,8 +288,7 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
         one = g.dtype.type(1)
         dh_dv = one if no_leak else decay
         acc = np.empty((6, bs if scalar_grads else 1))  # per neuron: decay, leak, gain, v_th, syn_decay, gain_syn
-        gl = np.empty(bs if pool else 1, dtype=g_out.dtype)  # the spikes' gradient of one step, from the pooled
-        gl_values = gl.view(g.dtype)  # one (as bits: see pooled_incoming)
+        gl = np.empty(bs if pool else 1, dtype=g.dtype)  # the spikes' gradient of one step, from the pooled one
         for blk in range(b0, b1):
             lo = blk * bs
             hi = min(n, lo + bs)
@@ -328,8 +299,8 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
             for t in range(t_len - 1, -1, -1):
                 gt = g[t, lo:hi]
                 if pool:
-                    pooled_incoming(gt, g_out[t], lo, m, shape, vth, gl, zero)
-                    got = gl_values
+                    pooled_incoming(arg[t], g_out[t], lo, m, shape, gl, zero)
+                    got = gl
                 else:
                     got = g_out[t, lo:hi]
                 ddt = dd[t, lo:hi] if pre_d else dd[0, 0:1]

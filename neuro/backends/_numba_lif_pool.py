@@ -5,8 +5,9 @@ channels x rows x columns); a block is a run of whole planes. Each step updates 
 exactly as :func:`neuro.backends._numba_lif.forward_kernel` does, keeps their spikes in a small local
 buffer and writes only the ``k x k`` window maxima (floor mode: rows and columns past the last whole
 window are dropped, as ``F.max_pool2d`` does). The spikes are 0 or 1, so a window's maximum is whether any
-of its neurons fired. The backward pass is :func:`~neuro.backends._numba_lif.adjoint_kernel` with
-``pool``, which recomputes the spikes and routes each window's gradient to its maximum.
+of its neurons fired; the position of each window's maximum is recorded (one byte per window) for the
+backward pass, :func:`~neuro.backends._numba_lif.adjoint_kernel` with ``pool``, which routes each window's
+gradient there.
 """
 
 from __future__ import annotations
@@ -22,40 +23,49 @@ from neuro.backends._numba_lif import after_spike, charge
 __all__ = ["forward_kernel"]
 
 
+#: The window position (0-3, row-major) of the first set bit of a 2 x 2 window's spikes ``s0 | s1 << 1 | s2 << 2
+#: | s3 << 3``, 0 when none is set: where ``F.max_pool2d`` finds the maximum of a binary window.
+_FIRST_OF_FOUR = np.array([0, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0], dtype=np.uint8)
+
+
 @njit(inline="always", cache=True)
-def fired_row(fired_at, r0, w, k, ow, row_any):
-    """``row_any[j]``: whether any neuron of the ``j``-th ``k x k`` window whose top row starts at
-    ``fired_at[r0]`` (rows ``w`` apart) fired."""
+def pool_row(fired_at, r0, w, k, ow, row_any, row_first):
+    """For the ``j``-th ``k x k`` window of a window row whose top row starts at ``fired_at[r0]`` (rows ``w``
+    apart): ``row_any[j]``, whether any of its neurons fired, and ``row_first[j]``, the row-major position of
+    its first neuron that fired (0 if none): the maximum ``F.max_pool2d`` selects on a binary window."""
     if k == 2:  # the common case: two contiguous rows, pairs of columns
         for j in range(ow):
             a = np.uint64(r0 + 2 * j)  # unsigned: no negative-index wraparound on every access
             b = np.uint64(r0 + w + 2 * j)
-            row_any[j] = fired_at[a] | fired_at[a + 1] | fired_at[b] | fired_at[b + 1]
+            bits = fired_at[a] | (fired_at[a + 1] << 1) | (fired_at[b] << 2) | (fired_at[b + 1] << 3)
+            row_any[j] = bits != 0
+            row_first[j] = _FIRST_OF_FOUR[np.uint64(bits)]
         return
     for j in range(ow):
-        row_any[j] = 0
-    for dy in range(k):
-        a = fired_at[r0 + dy * w:r0 + dy * w + k * ow]
-        for j in range(ow):
-            m = row_any[j]
-            for dx in range(k):
-                m |= a[k * j + dx]
-            row_any[j] = m
+        first = np.uint8(0)
+        fired = np.uint8(0)
+        for q in range(k * k - 1, -1, -1):  # backwards: the last one found is the first in order
+            f = fired_at[np.uint64(r0 + k * j + (q // k) * w + q % k)]
+            first = np.uint8(q) if f else first
+            fired |= f
+        row_any[j] = fired
+        row_first[j] = first
 
 
 @functools.cache
 def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Callable[..., None]:
-    """``kernel(x, v0, i0, c, out, v_out, i_out, shape, b0, b1, bs)`` for these options.
+    """``kernel(x, v0, i0, c, out, arg, v_out, i_out, shape, b0, b1, bs)`` for these options.
 
     ``shape = (k, h, w)``; blocks are ``bs`` planes. Writes the pooled spikes ``out`` ``(T, planes * (h // k)
-    * (w // k))`` and the final state ``v_out`` (``i_out``, CubaLIF only; otherwise ``i0`` and ``i_out`` are not
+    * (w // k))``, the position of each window's maximum ``arg`` (same shape, uint8: see :func:`pool_row`) and
+    the final state ``v_out`` (``i_out``, CubaLIF only; otherwise ``i0`` and ``i_out`` are not
     touched). ``c`` is :func:`neuro.backends._fused_lif.constants`.
     """
 
     mode = 2 if delayed else reset
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, i0, c, out, v_out, i_out, shape, b0, b1, bs):
+    def kernel(x, v0, i0, c, out, arg, v_out, i_out, shape, b0, b1, bs):
         t_len, n = x.shape
         k, h, w = shape[0], shape[1], shape[2]
         hw = h * w
@@ -85,11 +95,13 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Call
                     fired_at[j] = fired
                     v[j] = after_spike(hj, fired, vth, v_reset, mode)
                 ot = out[t]
+                at = arg[t]
                 for p in range(p1 - p0):
                     for i in range(oh):
                         r0 = p * hw + k * i * w  # the window row's first neuron in the block
-                        o = ot[((p0 + p) * oh + i) * ow:((p0 + p) * oh + i + 1) * ow]
-                        fired_row(fired_at, r0, w, k, ow, row_any)
+                        o0 = ((p0 + p) * oh + i) * ow
+                        pool_row(fired_at, r0, w, k, ow, row_any, at[o0:o0 + ow])
+                        o = ot[o0:o0 + ow]
                         for jj in range(ow):
                             o[jj] = one if row_any[jj] else zero
             v_out[lo:hi] = v

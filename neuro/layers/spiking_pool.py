@@ -6,8 +6,8 @@ Exactly ``neuron`` (any LIF-family module: ``LIF``, ``PLIF``, ``IF``, ``CubaLIF`
 :class:`~neuro.layers.MaxPool2d` ``(k)`` (window = stride = ``k``, no padding, floor mode), the usual
 ``conv -> neuron -> pool`` block of convolutional SNNs. On the ``fused`` backend both run as one
 operation (``"spiking_max_pool2d"``): the neuron's full spike map is never written, only the pooled
-one, and the backward pass routes each window's gradient to its maximum while it runs the neuron's
-adjoint, with nothing kept for the pooling (see :mod:`neuro.backends._fused_lif_pool`). Otherwise (another
+one and a byte per window saying where its maximum is, and the backward pass routes each window's gradient
+there while it runs the neuron's adjoint (see :mod:`neuro.backends._fused_lif_pool`). Otherwise (another
 backend or neuron, a non-contiguous input, the neuron's states being recorded by :func:`neuro.simulate`,
 or hooks on the parts, as :func:`neuro.analysis.count_ops` registers) the two modules run one after the
 other; values and gradients are the same either way.

@@ -86,8 +86,8 @@ def test_fused_equals_neuron_then_max_pool(neuron, k, hw, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_ties_and_silent_windows_route_the_gradient_as_torch_does(dtype, monkeypatch):
-    """Binary windows with several spikes (the first one gets the gradient) or none (the first neuron does), and
-    float32, where the kernels' bit masks stand for the gradient's 32-bit pattern."""
+    """Binary windows with several spikes (the first one gets the gradient) or none (the first neuron does), in
+    float32 and float64, on sparse to nearly saturated spike maps."""
     calls = _counting(monkeypatch)
     layer = SpikingMaxPool2d(2, neuron=LIF(tau_mem=2e-3, detach_reset=True)).to(dtype)
     for scale in (0.8, 1.6, 3.0):  # sparse, mixed and nearly all-firing maps
@@ -99,7 +99,7 @@ def test_ties_and_silent_windows_route_the_gradient_as_torch_does(dtype, monkeyp
 
 
 def test_non_finite_gradients_stay_in_their_window():
-    """A window's gradient is masked in or out by bits, not multiplied: an inf reaches only the window's maximum."""
+    """A window's gradient is routed, not multiplied by a 0/1 mask: an inf reaches only the window's maximum."""
     layer = SpikingMaxPool2d(2, neuron=LIF(tau_mem=2e-3, detach_reset=True)).double()
     x = _currents((3, 1, 1, 4, 4), 1.5).requires_grad_()
     out, _ = layer(x)
