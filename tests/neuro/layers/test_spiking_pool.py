@@ -163,3 +163,19 @@ def test_errors():
         layer(torch.zeros(4, 2, 8))
     with pytest.raises(ShapeError, match="H, W >= 3"):
         layer(torch.zeros(4, 2, 1, 2, 8))
+
+
+@pytest.mark.parametrize("hw", [(70, 66), (47, 47)])  # planes larger than a kernel block of neurons
+def test_large_planes(hw, monkeypatch):
+    calls = _counting(monkeypatch)
+    layer = SpikingMaxPool2d(2, neuron=LIF(tau_mem=2e-3, detach_reset=True))
+    x = _currents((3, 2, 1, *hw), 1.5, dtype=torch.float32)
+    _assert_same(_run(layer, x, True), _run(layer, x, False))
+    assert calls
+
+
+def test_empty_batch_runs_the_two_modules(monkeypatch):
+    calls = _counting(monkeypatch)
+    layer = SpikingMaxPool2d(2, neuron=LIF(tau_mem=2e-3))
+    out, state = layer(torch.zeros(4, 0, 3, 6, 6))
+    assert out.shape == (4, 0, 3, 3, 3) and state.v.shape == (0, 3, 6, 6) and not calls
