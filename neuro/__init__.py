@@ -48,6 +48,7 @@ from neuro.layers import (
     LatencyEncoder,
     PoissonEncoder,
     RecurrentLIF,
+    SpikingAvgPool2d,
     SpikingLinear,
     SpikingMaxPool2d,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "ShapeError",
     "Sigmoid",
     "SpikeDrivenTransformer",
+    "SpikingAvgPool2d",
     "SpikingLinear",
     "SpikingMaxPool2d",
     "SubtractReset",

@@ -61,8 +61,8 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     overwrites it with the gradient (CubaLIF also keeps its synaptic current in a ``(T, N)`` buffer). ``g_x``
     may be ``x`` itself, which saves a ``(T, N)`` buffer when the caller owns ``x`` (not with scalar
     gradients, which read ``x`` again). With ``pool = (k, h, w)``, ``g_out`` is the gradient of the spikes
-    max-pooled over ``k x k`` windows of ``h x w`` planes and ``pool_arg`` the position of each window's maximum
-    (:mod:`neuro.backends._fused_lif_pool`).
+    pooled over ``k x k`` windows of ``h x w`` planes (:mod:`neuro.backends._fused_lif_pool`): max-pooled, with
+    ``pool_arg`` the position of each window's maximum, or average-pooled when ``pool_arg`` is ``None``.
     """
     block = nk.BLOCK
     if pool is None:
@@ -94,7 +94,7 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     sg = np.array(surrogate_constants(spec.surrogate, spec.sg_a, spec.sg_b), dtype=c.dtype)
     partial = np.zeros((blocks(x.shape[1], block), 6), dtype=np.float64)
     kernel = nk.adjoint_kernel(reset, delayed, spec.detach, no_leak, cuba, surrogate, pre_d, scalar_grads,
-                               pool is not None)
+                               0 if pool is None else 1 if pool_arg is not None else 2)
     shape = np.array(pool or (1, 1, 1), dtype=np.int64)
     arg = np.zeros((1, 1), dtype=np.uint8) if pool_arg is None else pool_arg.numpy()
     run_blocks(kernel, x.shape[1], block, _np(g_x), _np(x), _np(v0), _np(i0), _np(i_seq), c, sg, dd, _np(g_out),

@@ -34,8 +34,20 @@ from numba.extending import intrinsic
 
 from neuro.backends._spec import surrogate_constants
 
-__all__ = ["BLOCK", "SIGMOID_EXP32", "adjoint_kernel", "backward_block", "charge_kernel", "exp32", "forward_kernel",
-           "kernel_surrogate", "pooled_incoming", "surrogate_constants", "surrogate_grad"]
+__all__ = [
+    "BLOCK",
+    "SIGMOID_EXP32",
+    "adjoint_kernel",
+    "averaged_incoming",
+    "backward_block",
+    "charge_kernel",
+    "exp32",
+    "forward_kernel",
+    "kernel_surrogate",
+    "pooled_incoming",
+    "surrogate_constants",
+    "surrogate_grad",
+]
 
 #: Kernel code of the Sigmoid surrogate on float32 computed with :func:`exp32` in the kernel (vectorised);
 #: code 1 (Sigmoid) is left to torch's ``sigmoid_`` (float64, where a float32 polynomial is not accurate enough).
@@ -258,18 +270,40 @@ def pooled_incoming(argt, gpt, lo, m, shape, gl, zero):
                 gl[np.uint64(r0 + k * j + (q // k) * w + q % k)] = gpt[o]
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def averaged_incoming(gpt, lo, m, shape, gl, zero):
+    """``gl[:m]`` as :func:`pooled_incoming` for ``k x k`` average pooling: each window's gradient divided by
+    ``k * k`` (as ``F.avg_pool2d``'s backward divides it) reaches each of its neurons."""
+    k, h, w = shape[0], shape[1], shape[2]
+    hw = h * w
+    oh, ow = h // k, w // k
+    area = gl.dtype.type(k * k)
+    for j in range(m):
+        gl[j] = zero
+    for p in range(m // hw):
+        for i in range(oh):
+            o0 = ((lo // hw + p) * oh + i) * ow
+            for dy in range(k):
+                r = p * hw + (k * i + dy) * w  # a row of the window row
+                for j in range(ow):
+                    g = gpt[np.uint64(o0 + j)] / area
+                    for dx in range(k):
+                        gl[np.uint64(r + k * j + dx)] = g
+
+
 @functools.cache
 def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba: bool, surrogate: int, pre_d: bool,
-                   scalar_grads: bool, pool: bool = False) -> Callable[..., None]:
+                   scalar_grads: bool, pool: int = 0) -> Callable[..., None]:
     """``kernel(g, x, v0, i0, i_seq, c, sg, dd, g_out, g_vt, g_it, g_v0, g_i0, partial, arg, shape, b0, b1,
     bs)``: pass two.
 
     An empty ``g_vt`` stands for a zero gradient of the final membrane, an empty ``g_v0`` for an unwanted
     gradient of the initial one; without a synaptic current (not ``cuba``) ``i0``, ``g_it`` and ``g_i0`` are
-    not read or written (callers pass 1-element arrays). With ``pool``, ``g_out`` ``(T, P)`` is the gradient
-    of the spikes max-pooled over windows ``shape = (k, h, w)`` (:func:`pooled_incoming`; blocks hold whole
-    planes; ``arg`` ``(T, P)`` holds each window's maximum, as the forward pass recorded it), else ``g_out``
-    ``(T, N)`` is the spikes' own gradient and ``arg`` and ``shape`` are not read.
+    not read or written (callers pass 1-element arrays). With ``pool`` 1 (2), ``g_out`` ``(T, P)`` is the gradient
+    of the spikes max-pooled (average-pooled) over windows ``shape = (k, h, w)`` (:func:`pooled_incoming`,
+    :func:`averaged_incoming`; blocks hold whole planes; for max pooling ``arg`` ``(T, P)`` holds each
+    window's maximum, as the forward pass recorded it), else (0) ``g_out`` ``(T, N)`` is the spikes' own
+    gradient and ``arg`` and ``shape`` are not read.
 
     ``g`` holds ``h`` from :func:`charge_kernel` on entry and ``dL/dx`` on exit (each element is read, then
     overwritten) while the adjoint recurrence runs backwards in time. The state entering step ``t`` is
@@ -298,8 +332,11 @@ def adjoint_kernel(reset: int, delayed: bool, detach: bool, no_leak: bool, cuba:
             acc[:] = 0.0
             for t in range(t_len - 1, -1, -1):
                 gt = g[t, lo:hi]
-                if pool:
+                if pool == 1:
                     pooled_incoming(arg[t], g_out[t], lo, m, shape, gl, zero)
+                    got = gl
+                elif pool == 2:
+                    averaged_incoming(g_out[t], lo, m, shape, gl, zero)
                     got = gl
                 else:
                     got = g_out[t, lo:hi]

@@ -20,7 +20,7 @@ from numba import njit
 
 from neuro.backends._numba_lif import after_spike, charge
 
-__all__ = ["forward_kernel"]
+__all__ = ["count_row", "forward_kernel", "pool_row"]
 
 
 #: The window position (0-3, row-major) of the first set bit of a 2 x 2 window's spikes ``s0 | s1 << 1 | s2 << 2
@@ -52,14 +52,36 @@ def pool_row(fired_at, r0, w, k, ow, row_any, row_first):
         row_first[j] = first
 
 
+@njit(inline="always", cache=True)
+def count_row(fired_at, r0, w, k, ow, row_count):
+    """``row_count[j]``: how many neurons of the ``j``-th ``k x k`` window of a window row (see :func:`pool_row`)
+    fired."""
+    if k == 2:
+        for j in range(ow):
+            a = np.uint64(r0 + 2 * j)
+            b = np.uint64(r0 + w + 2 * j)
+            row_count[j] = np.int32(fired_at[a]) + fired_at[a + 1] + fired_at[b] + fired_at[b + 1]
+        return
+    for j in range(ow):
+        row_count[j] = 0
+    for dy in range(k):
+        base = r0 + dy * w
+        for j in range(ow):
+            total = row_count[j]
+            for dx in range(k):
+                total += fired_at[np.uint64(base + k * j + dx)]
+            row_count[j] = total
+
+
 @functools.cache
-def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Callable[..., None]:
+def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, avg: bool = False) -> Callable[..., None]:
     """``kernel(x, v0, i0, c, out, arg, v_out, i_out, shape, b0, b1, bs)`` for these options.
 
     ``shape = (k, h, w)``; blocks are ``bs`` planes. Writes the pooled spikes ``out`` ``(T, planes * (h // k)
-    * (w // k))``, the position of each window's maximum ``arg`` (same shape, uint8: see :func:`pool_row`) and
-    the final state ``v_out`` (``i_out``, CubaLIF only; otherwise ``i0`` and ``i_out`` are not
-    touched). ``c`` is :func:`neuro.backends._fused_lif.constants`.
+    * (w // k))``: each window's maximum and its position ``arg`` (same shape, uint8: see :func:`pool_row`) or,
+    with ``avg``, each window's mean (its spike count divided by ``k * k``, as ``F.avg_pool2d`` divides its sum;
+    ``arg`` is not written). Also the final state ``v_out`` (``i_out``, CubaLIF only; otherwise ``i0`` and
+    ``i_out`` are not touched). ``c`` is :func:`neuro.backends._fused_lif.constants`.
     """
 
     mode = 2 if delayed else reset
@@ -76,6 +98,8 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Call
         one = x.dtype.type(1)
         fired_at = np.empty(bs * hw, dtype=np.uint8)
         row_any = np.empty(ow, dtype=np.uint8)
+        row_count = np.empty(ow, dtype=np.int32)
+        area = x.dtype.type(k * k)
         for blk in range(b0, b1):
             p0 = blk * bs
             p1 = min(planes, p0 + bs)
@@ -95,15 +119,20 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool) -> Call
                     fired_at[j] = fired
                     v[j] = after_spike(hj, fired, vth, v_reset, mode)
                 ot = out[t]
-                at = arg[t]
+                at = arg[0 if avg else t]
                 for p in range(p1 - p0):
                     for i in range(oh):
                         r0 = p * hw + k * i * w  # the window row's first neuron in the block
                         o0 = ((p0 + p) * oh + i) * ow
-                        pool_row(fired_at, r0, w, k, ow, row_any, at[o0:o0 + ow])
                         o = ot[o0:o0 + ow]
-                        for jj in range(ow):
-                            o[jj] = one if row_any[jj] else zero
+                        if avg:
+                            count_row(fired_at, r0, w, k, ow, row_count)
+                            for jj in range(ow):
+                                o[jj] = x.dtype.type(row_count[jj]) / area
+                        else:
+                            pool_row(fired_at, r0, w, k, ow, row_any, at[o0:o0 + ow])
+                            for jj in range(ow):
+                                o[jj] = one if row_any[jj] else zero
             v_out[lo:hi] = v
             if cuba:
                 i_out[lo:hi] = cur

@@ -18,6 +18,7 @@ op                      used by                                    options handl
 ``recurrent_lif``       :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
 ``spiking_linear``      :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
 ``spiking_max_pool2d``  :class:`~neuro.layers.SpikingMaxPool2d`    the LIF family, window = stride
+``spiking_avg_pool2d``  :class:`~neuro.layers.SpikingAvgPool2d`    the LIF family, window = stride
 ======================  =========================================  ==================================
 
 Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
@@ -58,8 +59,18 @@ from neuro.neurons.cuba_lif import cuba_lif_step
 from neuro.neurons.if_ import if_step
 from neuro.neurons.lif import lif_step
 
-__all__ = ["OPS", "availability", "event_conv2d", "event_linear", "max_pool2d", "recurrent_lif", "spiking_linear",
-           "spiking_max_pool2d", "why_not"]
+__all__ = [
+    "OPS",
+    "availability",
+    "event_conv2d",
+    "event_linear",
+    "max_pool2d",
+    "recurrent_lif",
+    "spiking_avg_pool2d",
+    "spiking_linear",
+    "spiking_max_pool2d",
+    "why_not",
+]
 
 
 def availability() -> str | None:
@@ -225,6 +236,14 @@ def spiking_max_pool2d(step: Callable[..., Any], x: Tensor, state: NamedTuple, p
     return run_lif_pool(spec_for(_spec_of(step), params, x.dtype), x, state, k)
 
 
+def spiking_avg_pool2d(step: Callable[..., Any], x: Tensor, state: NamedTuple, params: NamedTuple, k: int
+                       ) -> tuple[Tensor, NamedTuple]:
+    """:func:`spiking_max_pool2d` with ``F.avg_pool2d(spikes, k)``."""
+    from neuro.backends._fused_lif_pool import run_lif_pool
+
+    return run_lif_pool(spec_for(_spec_of(step), params, x.dtype), x, state, k, avg=True)
+
+
 _NEURON = Impl(run, _supports)
 
 #: Operation name -> implementation.
@@ -234,4 +253,5 @@ OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_li
                         "max_pool2d": Impl(max_pool2d, _pool_supports),
                         "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),
                         "spiking_linear": Impl(spiking_linear, _spiking_supports),
-                        "spiking_max_pool2d": Impl(spiking_max_pool2d, _spiking_pool_supports)}
+                        "spiking_max_pool2d": Impl(spiking_max_pool2d, _spiking_pool_supports),
+                        "spiking_avg_pool2d": Impl(spiking_avg_pool2d, _spiking_pool_supports)}

@@ -10,7 +10,9 @@ follows its layers:
 * single-step cells (``LIFCell`` ...) make a **step** container over ``(B, ...)``, which
   :func:`neuro.simulate` runs step by step; plain layers are applied per step.
 
-Mixing the two is an error naming the offending layers.
+Mixing the two is an error naming the offending layers. In a sequence container a LIF-family neuron followed
+by a max or average pool (window = stride) runs as one fused operation where the backend has one (see
+:mod:`neuro.layers.spiking_pool`); the modules, the state and the results stay those of the two layers.
 
 Example:
     >>> import torch
@@ -62,11 +64,24 @@ class Sequential(nn.Sequential):
             state = (None,) * len(self)
         elif len(state) != len(self):
             raise ShapeError(f"Sequential: state has {len(state)} entries for {len(self)} layers")
-        new_state = []
-        for layer, s in zip(self, state, strict=True):
+        from neuro.layers.spiking_pool import fused_pair  # here: neuro.layers imports this module
+
+        layers = list(self)
+        new_state: list[Any] = []
+        i = 0
+        while i < len(layers):
+            layer, s = layers[i], state[i]
+            if self.is_sequence and i + 1 < len(layers) and state[i + 1] is None:
+                fused = fused_pair(layer, layers[i + 1], x, s)  # a neuron and the pool after it, as one operation
+                if fused is not None:
+                    x, s = fused
+                    new_state += [s, None]
+                    i += 2
+                    continue
             if is_stateful(layer):
                 x, s = layer(x, s)
             else:
                 x = layer(x)
             new_state.append(s)
+            i += 1
         return x, tuple(new_state)

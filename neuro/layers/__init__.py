@@ -6,7 +6,7 @@ from neuro.layers.event_linear import EventLinear
 from neuro.layers.pool import MaxPool2d
 from neuro.layers.recurrent import RecurrentLIF
 from neuro.layers.spiking_linear import SpikingLinear
-from neuro.layers.spiking_pool import SpikingMaxPool2d
+from neuro.layers.spiking_pool import SpikingAvgPool2d, SpikingMaxPool2d
 
 __all__ = ["ENCODERS", "DirectEncoder", "EventConv2d", "EventLinear", "LatencyEncoder", "MaxPool2d",
-           "PoissonEncoder", "RecurrentLIF", "SpikingLinear", "SpikingMaxPool2d"]
+           "PoissonEncoder", "RecurrentLIF", "SpikingAvgPool2d", "SpikingLinear", "SpikingMaxPool2d"]

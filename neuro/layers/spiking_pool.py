@@ -1,16 +1,21 @@
-r"""Spiking neurons whose spikes are max-pooled, in one module, fused on CPU.
+r"""Spiking neurons whose spikes are max- or average-pooled, in one module, fused on CPU.
 
-.. math:: (\mathrm{maxpool}_k(s), \mathrm{state}) \text{ where } (s, \mathrm{state}) = \mathrm{neuron}(x)
+.. math:: (\mathrm{pool}_k(s), \mathrm{state}) \text{ where } (s, \mathrm{state}) = \mathrm{neuron}(x)
 
-Exactly ``neuron`` (any LIF-family module: ``LIF``, ``PLIF``, ``IF``, ``CubaLIF``) followed by
-:class:`~neuro.layers.MaxPool2d` ``(k)`` (window = stride = ``k``, no padding, floor mode), the usual
-``conv -> neuron -> pool`` block of convolutional SNNs. On the ``fused`` backend both run as one
-operation (``"spiking_max_pool2d"``): the neuron's full spike map is never written, only the pooled
-one and a byte per window saying where its maximum is, and the backward pass routes each window's gradient
-there while it runs the neuron's adjoint (see :mod:`neuro.backends._fused_lif_pool`). Otherwise (another
-backend or neuron, a non-contiguous input, the neuron's states being recorded by :func:`neuro.simulate`,
-or hooks on the parts, as :func:`neuro.analysis.count_ops` registers) the two modules run one after the
-other; values and gradients are the same either way.
+:class:`SpikingMaxPool2d` is exactly ``neuron`` (any LIF-family module: ``LIF``, ``PLIF``, ``IF``,
+``CubaLIF``) followed by :class:`~neuro.layers.MaxPool2d` ``(k)``, :class:`SpikingAvgPool2d` the same with
+``nn.AvgPool2d(k)`` (window = stride = ``k``, no padding, floor mode): the usual ``conv -> neuron -> pool``
+block of convolutional SNNs. On the ``fused`` backend both run as one operation (``"spiking_max_pool2d"``,
+``"spiking_avg_pool2d"``): the neuron's full spike map is never written, only the pooled one (and, for max
+pooling, a byte per window saying where its maximum is), and the backward pass routes each window's gradient
+while it runs the neuron's adjoint (see :mod:`neuro.backends._fused_lif_pool`). Otherwise (another backend or
+neuron, a non-contiguous input, the neuron's states being recorded by :func:`neuro.simulate`, or hooks on the
+parts, as :func:`neuro.analysis.count_ops` registers) the two modules run one after the other; values and
+gradients are the same either way.
+
+:class:`~neuro.core.sequential.Sequential` does the same by itself for a neuron followed by such a pool
+(``LIF(), nn.AvgPool2d(2)``): :func:`fused_pair` is its test, so a network keeps its modules (and its state
+dict and NIR export) and still runs fused.
 
 Args:
     kernel_size: the pooling window and stride ``k`` (an int).
@@ -36,48 +41,99 @@ from torch import Tensor, nn
 
 from neuro import backends
 from neuro.core.recording import observed
+from neuro.core.time_distributed import TimeDistributed
 from neuro.errors import BackendError, ConfigError, ShapeError
 from neuro.layers.pool import MaxPool2d
 from neuro.neurons.base import NeuronModule
 from neuro.neurons.lif import LIF
 
-__all__ = ["SpikingMaxPool2d"]
+__all__ = ["SpikingAvgPool2d", "SpikingMaxPool2d", "fused_pair", "pool_window"]
 
 
-class SpikingMaxPool2d(nn.Module):
-    """A LIF-family neuron + :class:`MaxPool2d`, fused when possible; see the module docstring."""
+def _square(value: Any) -> int | None:
+    if isinstance(value, tuple):
+        return value[0] if len(value) == 2 and value[0] == value[1] else None
+    return value
+
+
+def pool_window(module: nn.Module) -> tuple[str, int] | None:
+    """``("max" | "avg", k)`` when ``module`` (possibly in a :class:`TimeDistributed`) is a 2-D max or average pool
+    the fused operations compute: window = stride = ``k``, no padding, dilation or ceil mode, no indices returned,
+    no divisor override; else ``None``."""
+    if isinstance(module, TimeDistributed):
+        module = module.module
+    if isinstance(module, nn.MaxPool2d):
+        kind = "max"
+        if _square(module.dilation) != 1 or module.return_indices:
+            return None
+    elif isinstance(module, nn.AvgPool2d):
+        kind = "avg"
+        if module.divisor_override is not None:
+            return None
+    else:
+        return None
+    k, stride = _square(module.kernel_size), _square(module.stride)
+    if k is None or stride != k or _square(module.padding) != 0 or module.ceil_mode:
+        return None
+    return kind, int(k)
+
+
+def _run_fused(kind: str, k: int, neuron: nn.Module, pool: nn.Module, x: Tensor, state: Any
+               ) -> tuple[Tensor, Any] | None:
+    """The fused operation's ``(pooled spikes, state)``, or ``None`` where it does not apply."""
+    inner = pool.module if isinstance(pool, TimeDistributed) else pool
+    if (backends.current() == "reference" or not isinstance(neuron, NeuronModule) or not neuron.is_sequence
+            or x.dim() < 4 or observed(neuron, pool, inner)):
+        return None
+    if state is None:
+        state = neuron.initial_state(x[0].detach())
+    args = (type(neuron).step, x, state, neuron.params(), k)
+    try:
+        _, fn = backends.resolve(f"spiking_{kind}_pool2d", *args)
+    except BackendError:
+        return None
+    return fn(*args)
+
+
+def fused_pair(neuron: nn.Module, pool: nn.Module, x: Tensor, state: Any) -> tuple[Tensor, Any] | None:
+    """``pool(neuron(x, state))`` as one fused operation, ``(pooled spikes, neuron state)``, or ``None`` when the
+    pair is not a LIF-family sequence neuron and a pool of :func:`pool_window`, or the fused path does not apply
+    (see the module docstring); :class:`~neuro.core.sequential.Sequential` then runs the two modules."""
+    window = pool_window(pool)
+    if window is None:
+        return None
+    return _run_fused(*window, neuron, pool, x, state)
+
+
+class _SpikingPool2d(nn.Module):
+    """A LIF-family neuron + a pool, fused when possible; see the module docstring."""
 
     is_sequence: ClassVar[bool] = True
     stateful: ClassVar[bool] = True
+    kind: ClassVar[str] = ""
 
     def __init__(self, kernel_size: int, *, neuron: NeuronModule | None = None) -> None:
         super().__init__()
+        name = type(self).__name__
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
-            raise ConfigError(f"SpikingMaxPool2d: kernel_size must be a positive int, got {kernel_size!r}")
+            raise ConfigError(f"{name}: kernel_size must be a positive int, got {kernel_size!r}")
         self.kernel_size = kernel_size
         self.neuron = LIF() if neuron is None else neuron
         if not getattr(self.neuron, "is_sequence", False):
-            raise TypeError(f"SpikingMaxPool2d: neuron must be a sequence module such as LIF, got "
-                            f"{type(self.neuron).__name__}")
-        self.pool = MaxPool2d(kernel_size)
+            raise TypeError(f"{name}: neuron must be a sequence module such as LIF, got {type(self.neuron).__name__}")
+        self.pool = MaxPool2d(kernel_size) if self.kind == "max" else nn.AvgPool2d(kernel_size)
 
     def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         k = self.kernel_size
         if x.dim() < 4 or x.shape[-2] < k or x.shape[-1] < k:
-            raise ShapeError(f"SpikingMaxPool2d: expected input (T, B, ..., H, W) with H, W >= {k}, got "
+            raise ShapeError(f"{type(self).__name__}: expected input (T, B, ..., H, W) with H, W >= {k}, got "
                              f"{tuple(x.shape)}")
-        if state is None:
-            state = self.neuron.initial_state(x[0].detach())
-        if backends.current() != "reference" and not observed(self.neuron, self.pool):
-            args = (type(self.neuron).step, x, state, self.neuron.params(), k)
-            try:
-                _, fn = backends.resolve("spiking_max_pool2d", *args)
-            except BackendError:
-                fn = None
-            if fn is not None:
-                return fn(*args)
+        fused = _run_fused(self.kind, k, self.neuron, self.pool, x, state)
+        if fused is not None:
+            return fused
         spikes, state = self.neuron(x, state)
-        return self.pool(spikes), state
+        pooled = self.pool(spikes.reshape(-1, *spikes.shape[-3:]))  # nn.AvgPool2d takes (N, C, H, W) only
+        return pooled.reshape(*spikes.shape[:-2], *pooled.shape[-2:]), state
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}"
@@ -85,3 +141,15 @@ class SpikingMaxPool2d(nn.Module):
     def nir_chain(self) -> list[tuple[str, nn.Module]]:
         """The parts in the order they compute, for export (the neuron, then the pool)."""
         return [("neuron", self.neuron), ("pool", self.pool)]
+
+
+class SpikingMaxPool2d(_SpikingPool2d):
+    """A LIF-family neuron + :class:`MaxPool2d`, fused when possible; see the module docstring."""
+
+    kind = "max"
+
+
+class SpikingAvgPool2d(_SpikingPool2d):
+    """A LIF-family neuron + ``nn.AvgPool2d``, fused when possible; see the module docstring."""
+
+    kind = "avg"

@@ -2,8 +2,8 @@
 
 ``conv(k) -> BN -> neuron -> pool`` blocks (the convolutions are :class:`~neuro.layers.EventConv2d`:
 event-driven on sparse inputs such as event frames; average pooling by default, which NIR and most chips
-support; ``pool_type = "max"`` for max pooling, run with the neuron before it as one
-:class:`~neuro.layers.SpikingMaxPool2d`), then a linear readout into either spiking neurons
+support; ``pool_type = "max"`` for max pooling; each neuron and its pool run as one fused operation on CPU,
+see :mod:`neuro.layers.spiking_pool`), then a linear readout into either spiking neurons
 (``readout = "spikes"``: train on spike counts) or leaky integrators (``readout = "membrane"``).
 The default is the classic N-MNIST network ``12c5-p2-32c5-p2-fc10``.
 
@@ -25,7 +25,7 @@ from torch import nn
 from neuro.core.sequential import Sequential
 from neuro.errors import ConfigError
 from neuro.layers.event_conv import EventConv2d
-from neuro.layers.spiking_pool import SpikingMaxPool2d
+from neuro.layers.pool import MaxPool2d
 from neuro.neurons import build as build_neuron
 
 
@@ -64,12 +64,9 @@ def build_conv_snn(cfg: ConvSNNConfig, input_shape: tuple[int, ...], num_classes
         layers.append(EventConv2d(c_in, c_out, cfg.kernel_size, padding=cfg.kernel_size // 2, bias=not cfg.batch_norm))
         if cfg.batch_norm:
             layers.append(nn.BatchNorm2d(c_out))
-        if cfg.pool > 1 and cfg.pool_type == "max":  # the neuron and its pool fused on CPU
-            layers.append(SpikingMaxPool2d(cfg.pool, neuron=_neuron(cfg.neuron)))
-        else:
-            layers.append(_neuron(cfg.neuron))
-            if cfg.pool > 1:
-                layers.append(nn.AvgPool2d(cfg.pool))
+        layers.append(_neuron(cfg.neuron))
+        if cfg.pool > 1:
+            layers.append(nn.AvgPool2d(cfg.pool) if cfg.pool_type == "avg" else MaxPool2d(cfg.pool))
         c_in = c_out
     layers.append(nn.Flatten())
     if cfg.dropout:

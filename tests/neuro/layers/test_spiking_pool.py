@@ -1,4 +1,5 @@
-"""SpikingMaxPool2d: the fused neuron + max pool against the neuron and ``F.max_pool2d`` run separately."""
+"""SpikingMaxPool2d / SpikingAvgPool2d and Sequential's own fusion: the fused neuron + pool against the neuron and
+``F.max_pool2d`` / ``F.avg_pool2d`` run separately."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from neuro import IF, LIF, PLIF, CubaLIF, Sequential, backends, simulate
 from neuro.core.reset import resolve_reset
 from neuro.core.surrogate import resolve_surrogate
 from neuro.errors import ConfigError, ShapeError
-from neuro.layers import SpikingMaxPool2d
+from neuro.layers import SpikingAvgPool2d, SpikingMaxPool2d
+from neuro.layers.spiking_pool import pool_window
 from neuro.neurons import ALIF
 
 pytest.importorskip("numba")
@@ -31,9 +33,10 @@ def _run(layer, x, fused, state=None):
         state = type(state)(*(f.detach().clone().requires_grad_() for f in state))
     if fused:
         out, final = layer(x, state)
-    else:  # the neuron, then torch's own max pool over every step
+    else:  # the neuron, then torch's own pool over every step
         spikes, final = layer.neuron(x, state)
-        out = F.max_pool2d(spikes.flatten(0, -4), layer.kernel_size).view(*spikes.shape[:-2], *out_hw(spikes, layer))
+        pool = F.max_pool2d if layer.kind == "max" else F.avg_pool2d
+        out = pool(spikes.flatten(0, -4), layer.kernel_size).view(*spikes.shape[:-2], *out_hw(spikes, layer))
     w = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
     ((out * w).sum() + sum(f.sum() * 0.3 for f in final)).backward()
     grads = [x.grad] + ([f.grad for f in state] if state is not None else [])
@@ -71,9 +74,10 @@ def _counting(monkeypatch):
     CubaLIF(tau_syn=2e-3, tau_mem=3e-3, learn_tau=True),
 ], ids=["lif", "lif-delayed", "lif-sigmoid", "plif", "if", "cuba"])
 @pytest.mark.parametrize("k, hw", [(2, (10, 10)), (2, (11, 9)), (3, (9, 10)), (1, (3, 4))])
-def test_fused_equals_neuron_then_max_pool(neuron, k, hw, monkeypatch):
+@pytest.mark.parametrize("cls", [SpikingMaxPool2d, SpikingAvgPool2d])
+def test_fused_equals_neuron_then_pool(cls, neuron, k, hw, monkeypatch):
     calls = _counting(monkeypatch)
-    layer = SpikingMaxPool2d(k, neuron=neuron).double()
+    layer = cls(k, neuron=neuron).double()
     x = _currents((7, 2, 3, *hw), 3.0) - 1.2  # negative currents too: IF's windows are not all firing
     state = neuron.initial_state(x[0])
     state = type(state)(*(torch.rand_like(f) * 0.5 for f in state))  # a non-resting initial state
@@ -84,12 +88,13 @@ def test_fused_equals_neuron_then_max_pool(neuron, k, hw, monkeypatch):
     _assert_same(fused, separate)
 
 
+@pytest.mark.parametrize("cls", [SpikingMaxPool2d, SpikingAvgPool2d])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_ties_and_silent_windows_route_the_gradient_as_torch_does(dtype, monkeypatch):
+def test_ties_and_silent_windows_route_the_gradient_as_torch_does(cls, dtype, monkeypatch):
     """Binary windows with several spikes (the first one gets the gradient) or none (the first neuron does), in
     float32 and float64, on sparse to nearly saturated spike maps."""
     calls = _counting(monkeypatch)
-    layer = SpikingMaxPool2d(2, neuron=LIF(tau_mem=2e-3, detach_reset=True)).to(dtype)
+    layer = cls(2, neuron=LIF(tau_mem=2e-3, detach_reset=True)).to(dtype)
     for scale in (0.8, 1.6, 3.0):  # sparse, mixed and nearly all-firing maps
         x = _currents((5, 3, 2, 6, 8), scale, seed=int(scale * 10), dtype=dtype)
         fused, separate = _run(layer, x, True), _run(layer, x, False)
@@ -115,11 +120,11 @@ def test_non_finite_gradients_stay_in_their_window():
 
 @settings(max_examples=25, deadline=None)
 @given(t=st.integers(1, 5), b=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(2, 9), w=st.integers(2, 9),
-       k=st.integers(1, 3), scale=st.floats(0.5, 3.0), seed=st.integers(0, 1000))
-def test_any_shape_equals_the_separate_modules(t, b, c, h, w, k, scale, seed):
+       k=st.integers(1, 3), scale=st.floats(0.5, 3.0), seed=st.integers(0, 1000), avg=st.booleans())
+def test_any_shape_equals_the_separate_modules(t, b, c, h, w, k, scale, seed, avg):
     if min(h, w) < k:
         return
-    layer = SpikingMaxPool2d(k, neuron=LIF(tau_mem=2e-3, detach_reset=True)).double()
+    layer = (SpikingAvgPool2d if avg else SpikingMaxPool2d)(k, neuron=LIF(tau_mem=2e-3, detach_reset=True)).double()
     x = _currents((t, b, c, h, w), scale, seed)
     _assert_same(_run(layer, x, True), _run(layer, x, False))
 
@@ -179,3 +184,74 @@ def test_empty_batch_runs_the_two_modules(monkeypatch):
     layer = SpikingMaxPool2d(2, neuron=LIF(tau_mem=2e-3))
     out, state = layer(torch.zeros(4, 0, 3, 6, 6))
     assert out.shape == (4, 0, 3, 3, 3) and state.v.shape == (0, 3, 6, 6) and not calls
+
+
+def test_avg_pool_of_float32_with_a_window_of_three(monkeypatch):
+    """A 3 x 3 mean divides by 9 (not a power of two): the fused kernels divide as torch does, bit for bit."""
+    calls = _counting(monkeypatch)
+    layer = SpikingAvgPool2d(3, neuron=LIF(tau_mem=2e-3, detach_reset=True)).float()
+    x = _currents((6, 4, 3, 12, 12), 1.6, dtype=torch.float32)
+    fused, separate = _run(layer, x, True), _run(layer, x, False)
+    assert calls and torch.equal(fused[0], separate[0]) and torch.equal(fused[2][0], separate[2][0])
+
+
+def test_pool_window():
+    assert pool_window(torch.nn.MaxPool2d(2)) == ("max", 2)
+    assert pool_window(torch.nn.AvgPool2d((3, 3))) == ("avg", 3)
+    from neuro.core.time_distributed import TimeDistributed
+
+    assert pool_window(TimeDistributed(torch.nn.AvgPool2d(2))) == ("avg", 2)
+    for other in (torch.nn.MaxPool2d(3, stride=2), torch.nn.MaxPool2d(2, padding=1),
+                  torch.nn.AvgPool2d(2, ceil_mode=True), torch.nn.AvgPool2d(2, divisor_override=3),
+                  torch.nn.MaxPool2d(2, return_indices=True), torch.nn.MaxPool2d(2, dilation=2),
+                  torch.nn.AvgPool2d((2, 3)), torch.nn.Identity()):
+        assert pool_window(other) is None
+
+
+def _net(pool):
+    torch.manual_seed(0)
+    net = Sequential(torch.nn.Conv2d(2, 4, 3), LIF(tau_mem=2e-3, detach_reset=True), pool,
+                     torch.nn.Conv2d(4, 3, 3), CubaLIF(tau_syn=1e-3, tau_mem=3e-3), torch.nn.MaxPool2d(2)).double()
+    with torch.no_grad():
+        net[3].module.bias.fill_(1.5)  # a second stage that fires too
+    return net
+
+
+@pytest.mark.parametrize("pool", [torch.nn.AvgPool2d(2), torch.nn.MaxPool2d(2)])
+def test_sequential_fuses_each_neuron_with_its_pool(pool, monkeypatch):
+    calls = _counting(monkeypatch)
+    net = _net(pool)
+    x = _currents((6, 3, 2, 20, 20), 3.0)
+    out, state = net(x)
+    out.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    assert len(calls) == 2
+    assert state[2] is None and state[5] is None and type(state[1]).__name__ == "LIFState"
+    net.zero_grad()
+    with backends.use("reference"):  # the two modules, one after the other
+        ref, ref_state = net(x)
+        ref.sum().backward()
+    assert len(calls) == 2 and torch.equal(out, ref) and out.sum() > 0
+    for a, b in zip([*grads, *state[1], *state[4]], [*(p.grad for p in net.parameters()), *ref_state[1],
+                                                      *ref_state[4]], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    again, _ = net(x[:2], state)  # the carried state goes to the fused operation too
+    with backends.use("reference"):
+        assert torch.equal(again, net(x[:2], ref_state)[0])
+
+
+def test_sequential_runs_the_modules_when_watched_or_not_fusable(monkeypatch):
+    calls = _counting(monkeypatch)
+    x = _currents((4, 2, 2, 12, 12), 3.0)
+    padded = _net(torch.nn.MaxPool2d(2, padding=1))
+    with torch.no_grad():
+        padded(x)
+    assert len(calls) == 1  # only the second neuron and its pool
+    net = _net(torch.nn.AvgPool2d(2))
+    handle = net[2].register_forward_hook(lambda *a: None)  # e.g. count_ops watching the pool
+    with torch.no_grad():
+        net(x)
+    assert len(calls) == 2
+    handle.remove()
+    trace = simulate(net, x, record=True)  # records the neurons' states: unfused
+    assert "1.v" in trace.records and len(calls) == 2
