@@ -69,7 +69,7 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
         g_out = incoming(g_out, x)
     else:
         k, h, w = pool
-        block = max(1, nk.BLOCK // (h * w)) * h * w  # whole planes per block
+        block = nk.plane_block(h, w) * h * w  # whole planes per block, as in the forward pass
         pooled = (x.shape[0], x.shape[1] // (h * w) * (h // k) * (w // k))
         g_out = x.new_zeros(pooled) if g_out is None else g_out.contiguous()
     g_v = v0.new_empty(0) if g_v is None else g_v.contiguous()

@@ -31,10 +31,6 @@ from neuro.backends._spec import KernelSpec, lif_scalars, scalar_grads
 __all__ = ["run_lif_pool"]
 
 
-def _planes_per_block(h: int, w: int) -> int:
-    return max(1, nk.BLOCK // (h * w))
-
-
 class _LIFPoolSequence(torch.autograd.Function):
     """``(pooled spikes (T, P), v_T, i_T)`` of a ``(T, N)`` input whose neurons lie in ``h x w`` planes;
     ``pool = (k, h, w, avg)``: max pooling, or average pooling when ``avg``."""
@@ -51,7 +47,7 @@ class _LIFPoolSequence(torch.autograd.Function):
         arg = torch.empty((1, 1) if avg else pooled, dtype=torch.uint8)  # average pooling needs no positions
         v_out, i_out = empty_like(v0), empty_like(i0)
         reset, delayed, no_leak, cuba = lif._flags(spec)
-        run_blocks(nkp.forward_kernel(reset, delayed, no_leak, cuba, avg), planes, _planes_per_block(h, w),
+        run_blocks(nkp.forward_kernel(reset, delayed, no_leak, cuba, avg), planes, nk.plane_block(h, w),
                    x.detach().numpy(), v0.detach().numpy(), i0.detach().numpy(), c, out.numpy(), arg.numpy(),
                    v_out.numpy(), i_out.numpy(), np.array((k, h, w), dtype=np.int64), work=x.numel())
         ctx.spec, ctx.c, ctx.pool, ctx.avg = spec, c, (k, h, w), avg

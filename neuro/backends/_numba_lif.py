@@ -44,6 +44,7 @@ __all__ = [
     "exp32",
     "forward_kernel",
     "kernel_surrogate",
+    "plane_block",
     "pooled_incoming",
     "surrogate_constants",
     "surrogate_grad",
@@ -60,6 +61,11 @@ def kernel_surrogate(kind: int, dtype: np.dtype | type) -> int:
 
 #: Neurons per forward block.
 BLOCK = 2048
+
+
+def plane_block(h: int, w: int) -> int:
+    """Whole ``h x w`` planes per block of the kernels with a pool (about :data:`BLOCK` neurons, at least one plane)."""
+    return max(1, BLOCK // (h * w))
 
 
 @intrinsic

@@ -1,4 +1,5 @@
-"""Numba forward kernel of a LIF-family neuron whose spikes are max-pooled at once (window = stride = ``k``).
+"""Numba forward kernel of a LIF-family neuron whose spikes are max- or average-pooled at once (window = stride =
+``k``).
 
 The neurons of a ``(T, N)`` sequence lie in ``h x w`` planes (``N`` = planes x ``h`` x ``w``: images x
 channels x rows x columns); a block is a run of whole planes. Each step updates the block's neurons
@@ -7,7 +8,7 @@ buffer and writes only the ``k x k`` window maxima (floor mode: rows and columns
 window are dropped, as ``F.max_pool2d`` does). The spikes are 0 or 1, so a window's maximum is whether any
 of its neurons fired; the position of each window's maximum is recorded (one byte per window) for the
 backward pass, :func:`~neuro.backends._numba_lif.adjoint_kernel` with ``pool``, which routes each window's
-gradient there.
+gradient there. An average is a window's spike count divided by ``k * k``.
 """
 
 from __future__ import annotations

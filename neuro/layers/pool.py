@@ -18,27 +18,52 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from neuro import backends
+from neuro.core.time_distributed import TimeDistributed
 from neuro.errors import BackendError, ShapeError
 
-__all__ = ["MaxPool2d"]
+__all__ = ["MaxPool2d", "pool_window"]
+
+
+def _square(value: Any) -> Any:
+    """A square window's side (``None`` for a non-square tuple); non-tuples as they are."""
+    if isinstance(value, tuple):
+        return value[0] if len(value) == 2 and value[0] == value[1] else None
+    return value
+
+
+def pool_window(module: nn.Module) -> tuple[str, int] | None:
+    """``("max" | "avg", k)`` when ``module`` (possibly in a :class:`TimeDistributed`) is a 2-D max or average pool
+    the fused operations compute: window = stride = ``k``, no padding, dilation or ceil mode, no indices returned,
+    no divisor override; else ``None``."""
+    if isinstance(module, TimeDistributed):
+        module = module.module
+    if isinstance(module, nn.MaxPool2d):
+        kind = "max"
+        if _square(module.dilation) != 1 or module.return_indices:
+            return None
+    elif isinstance(module, nn.AvgPool2d):
+        kind = "avg"
+        if module.divisor_override is not None:
+            return None
+    else:
+        return None
+    k, stride = _square(module.kernel_size), _square(module.stride)
+    if k is None or stride != k or _square(module.padding) != 0 or module.ceil_mode:
+        return None
+    return kind, int(k)
 
 
 class MaxPool2d(nn.MaxPool2d):
     """:class:`torch.nn.MaxPool2d` with a fused path; input ``(..., C, H, W)`` (see the module docstring)."""
 
     def _fused_window(self) -> int | None:
-        k, s = self.kernel_size, self.stride
-        if isinstance(k, tuple):
-            k = k[0] if k[0] == k[1] else None
-        if isinstance(s, tuple):
-            s = s[0] if s[0] == s[1] else None
-        if (k is None or s != k or self.padding not in (0, (0, 0)) or self.dilation not in (1, (1, 1))
-                or self.return_indices or self.ceil_mode):
-            return None
-        return int(k)
+        window = pool_window(self)
+        return None if window is None else window[1]
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 3:

@@ -14,8 +14,9 @@ parts, as :func:`neuro.analysis.count_ops` registers) the two modules run one af
 gradients are the same either way.
 
 :class:`~neuro.core.sequential.Sequential` does the same by itself for a neuron followed by such a pool
-(``LIF(), nn.AvgPool2d(2)``): :func:`fused_pair` is its test, so a network keeps its modules (and its state
-dict and NIR export) and still runs fused.
+(``LIF(), nn.AvgPool2d(2)``; :func:`~neuro.layers.pool.pool_window` says which pools qualify):
+:func:`fused_pair` is its test, so a network keeps its modules (and its state dict and NIR export) and still
+runs fused.
 
 Args:
     kernel_size: the pooling window and stride ``k`` (an int).
@@ -43,39 +44,11 @@ from neuro import backends
 from neuro.core.recording import observed
 from neuro.core.time_distributed import TimeDistributed
 from neuro.errors import BackendError, ConfigError, ShapeError
-from neuro.layers.pool import MaxPool2d
+from neuro.layers.pool import MaxPool2d, pool_window
 from neuro.neurons.base import NeuronModule
 from neuro.neurons.lif import LIF
 
-__all__ = ["SpikingAvgPool2d", "SpikingMaxPool2d", "fused_pair", "pool_window"]
-
-
-def _square(value: Any) -> int | None:
-    if isinstance(value, tuple):
-        return value[0] if len(value) == 2 and value[0] == value[1] else None
-    return value
-
-
-def pool_window(module: nn.Module) -> tuple[str, int] | None:
-    """``("max" | "avg", k)`` when ``module`` (possibly in a :class:`TimeDistributed`) is a 2-D max or average pool
-    the fused operations compute: window = stride = ``k``, no padding, dilation or ceil mode, no indices returned,
-    no divisor override; else ``None``."""
-    if isinstance(module, TimeDistributed):
-        module = module.module
-    if isinstance(module, nn.MaxPool2d):
-        kind = "max"
-        if _square(module.dilation) != 1 or module.return_indices:
-            return None
-    elif isinstance(module, nn.AvgPool2d):
-        kind = "avg"
-        if module.divisor_override is not None:
-            return None
-    else:
-        return None
-    k, stride = _square(module.kernel_size), _square(module.stride)
-    if k is None or stride != k or _square(module.padding) != 0 or module.ceil_mode:
-        return None
-    return kind, int(k)
+__all__ = ["SpikingAvgPool2d", "SpikingMaxPool2d", "fused_pair"]
 
 
 def _run_fused(kind: str, k: int, neuron: nn.Module, pool: nn.Module, x: Tensor, state: Any

@@ -14,7 +14,7 @@ from neuro.core.reset import resolve_reset
 from neuro.core.surrogate import resolve_surrogate
 from neuro.errors import ConfigError, ShapeError
 from neuro.layers import SpikingAvgPool2d, SpikingMaxPool2d
-from neuro.layers.spiking_pool import pool_window
+from neuro.layers.pool import pool_window
 from neuro.neurons import ALIF
 
 pytest.importorskip("numba")
