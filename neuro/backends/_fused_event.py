@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from neuro.backends import _buffers
 from neuro.backends import _numba_event as nk
 from neuro.backends._buffers import empty
 from neuro.backends._parallel import blocks, run_blocks
@@ -85,6 +86,28 @@ def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
 #: whole 512-column table would be re-read from L3 for every bag (1.4x faster on the W1 layer, measured).
 COLUMNS = 64
 
+#: Tables up to this many bytes are gathered whole, in one call: they stay in L2 anyway, and every column block
+#: costs a call and a copy of its result into the output. Measured on the 2-core AMD EPYC (512 KiB L2), 8192 bags,
+#: float32 (``PYTHONPATH=. python experiments/gather_columns.py``, 2026-11-27): a 256 x 256 table at 1% / 3% / 25%
+#: input density took 1.34 / 1.27 / 6.84 ms whole against 3.35 / 3.06 / 7.60 ms in 64-column blocks; 1024 x 1024
+#: at 3% 22.3 ms whole against 18.1 ms in blocks.
+WHOLE_TABLE_BYTES = 512 << 10
+#: ... and tables of at most this many bytes and :data:`WHOLE_COLUMNS` columns too (1024 x 256 at 3%: 2.69 ms
+#: whole against 4.49 ms in blocks; 256 x 1024 and 2312 x 256, the same size or more, were mostly faster in blocks).
+WHOLE_NARROW_BYTES = 1 << 20
+WHOLE_COLUMNS = 256
+
+
+def whole_table(rows: int, columns: int, itemsize: int, bags: int) -> bool:
+    """Whether :func:`_gather` gathers a ``(rows, columns)`` table into ``bags`` sums in one call rather than in
+    column blocks: a small table, and a result that glibc's heap recycles (below the buffer pool's
+    :data:`~neuro.backends._buffers.MIN_BYTES`; a larger one, from torch, would be faulted in afresh every call:
+    65536 bags of a 256 x 256 table at 3% took 39 ms whole against 22 ms in blocks into the pool's buffer)."""
+    size = rows * columns * itemsize
+    small = (columns <= 2 * COLUMNS or size <= WHOLE_TABLE_BYTES
+             or (columns <= WHOLE_COLUMNS and size <= WHOLE_NARROW_BYTES))
+    return small and bags * columns * itemsize < _buffers.MIN_BYTES
+
 
 def _rows(table: Tensor) -> Tensor:
     """``table`` itself when its rows are contiguous, else a contiguous copy (a slice of a transposed weight).
@@ -101,10 +124,16 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     their rows are not. ``transposed``: return ``out.t()`` as a contiguous tensor, each column block written
     transposed into it (a weight gradient in the weight's own layout, without a transposed copy of the
     whole result afterwards)."""
-    n = table.shape[1]
-    if n <= 2 * COLUMNS:
+    if whole_table(table.shape[0], table.shape[1], table.element_size(), offsets.shape[0] - 1):
         out = F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
         return out.t().contiguous() if transposed else out
+    return _gather_blocks(indices, table, offsets, values, transposed)
+
+
+def _gather_blocks(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None, transposed: bool = False
+                   ) -> Tensor:
+    """:func:`_gather` in blocks of :data:`COLUMNS` columns of ``table``, whatever its size."""
+    n = table.shape[1]
     bags = offsets.shape[0] - 1
     out = empty((n, bags) if transposed else (bags, n), table.dtype)
     for n0 in range(0, n, COLUMNS):

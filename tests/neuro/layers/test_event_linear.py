@@ -31,9 +31,18 @@ def _grads(layer, x, mode):
     return y.detach(), x.grad, layer.weight.grad.clone(), layer.bias.grad.clone()
 
 
+@pytest.fixture(params=["whole", "blocks"])
+def gather(request, monkeypatch):
+    """Every gather in one call, or in 64-column blocks (``_fused_event.whole_table`` decides by size)."""
+    from neuro.backends import _fused_event
+
+    monkeypatch.setattr(_fused_event, "whole_table", lambda *a: request.param == "whole")
+    return request.param
+
+
 @pytest.mark.parametrize(("kind", "width"), [("binary", 11), ("graded", 11), ("binary", 300), ("graded", 300)])
-def test_event_path_equals_dense_values_and_gradients(kind, width):
-    layer = EventLinear(37, width).double()  # 300 outputs: the gathers run in column chunks
+def test_event_path_equals_dense_values_and_gradients(kind, width, gather):
+    layer = EventLinear(37, width).double()  # 300 outputs: 5 column blocks when gathered in blocks
     x = _spikes((6, 5, 37), 0.1)
     if kind == "graded":  # non-binary inputs carry their values through the gather
         x = x * torch.rand(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1)) * 3
@@ -44,8 +53,8 @@ def test_event_path_equals_dense_values_and_gradients(kind, width):
 
 
 @pytest.mark.parametrize("width", [40, 300])
-def test_float32_close_to_dense(width):
-    """300 outputs: the float32 gathers run on 64-column slices of the weight and of the output gradient."""
+def test_float32_close_to_dense(width, gather):
+    """300 outputs in blocks: the float32 gathers run on 64-column slices of the weight and of the output gradient."""
     layer = EventLinear(300, width)
     x = _spikes((50, 300), 0.05, dtype=torch.float32)
     for a, b in zip(_grads(layer, x, "event"), _grads(layer, x, "dense"), strict=True):
@@ -64,6 +73,16 @@ def test_any_shape_and_density(rows, k, n, density, bias, seed):
     y.sum().backward()
     torch.testing.assert_close(layer.weight.grad, torch.ones(rows, n, dtype=x.dtype).t() @ x.detach(),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_gather_whole_or_in_blocks_by_size():
+    from neuro.backends._fused_event import whole_table
+
+    assert whole_table(2312, 128, 4, 8192)  # at most two blocks' width: always whole
+    assert whole_table(256, 512, 4, 8192)  # 512 KiB: stays in L2
+    assert whole_table(1024, 256, 4, 8192) and not whole_table(1024, 257, 4, 8192)  # 1 MiB, at most 256 wide
+    assert not whole_table(256, 1024, 4, 8192) and not whole_table(2312, 256, 4, 8192)
+    assert whole_table(256, 256, 4, 32767) and not whole_table(256, 256, 4, 32768)  # a 32 MiB result: in blocks
 
 
 def test_float64_gradcheck():
