@@ -2,7 +2,10 @@
 synapses, and the same recurrent row sums through torch's own gather (``F.embedding_bag``, fbgemm, one call per
 step). Medians of ``--repeats`` calls, float32, torch's default threads.
 
-Usage: ``PYTHONPATH=. python experiments/w4_breakdown.py [--repeats 7]``
+``--tiles 128,256,512`` also times the kernel with these column tiles of the dense path
+(``neuro.backends._numba_recurrent.TILE``), round-robin in this process (the order reversed every other round).
+
+Usage: ``PYTHONPATH=. python experiments/w4_breakdown.py [--repeats 7] [--tiles 128,256,512]``
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from neuro.backends import _numba_recurrent
 from neuro.backends._numba_recurrent import run
 from neuro.bench import WORKLOADS
 from neuro.bench.lsm import lsm_weights
@@ -34,6 +38,7 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--tiles", default="", help="comma-separated column tiles to compare")
     args = parser.parse_args()
     size = WORKLOADS["W4"].sizes["full"]
     x, w_in, w_rec = lsm_weights(size)
@@ -65,6 +70,25 @@ def main() -> None:
     adds = sum(int(idx.numel()) for idx, _ in steps) * n
     ms = median_ms(gather_all, args.repeats)
     print(f"  the same row sums via embedding_bag {ms:7.1f} ms  ({adds / 1e9:.2f} G additions)")
+
+    if args.tiles:
+        widths = [int(w) for w in args.tiles.split(",")]
+        times: dict[int, list[float]] = {w: [] for w in widths}
+        default = _numba_recurrent.TILE
+        try:
+            for r in range(args.repeats + 1):  # the first round compiles and checks
+                for w in widths if r % 2 else widths[::-1]:
+                    _numba_recurrent.TILE = w
+                    t0 = time.perf_counter()
+                    out = run(current, v0, v0, w_rec.numpy(), c, 0, False, threads)[0]
+                    if r:
+                        times[w].append(time.perf_counter() - t0)
+                    elif not np.array_equal(out, spikes):
+                        raise SystemExit(f"tile {w}: different spikes")
+        finally:
+            _numba_recurrent.TILE = default
+        for w in widths:
+            print(f"  tiles of {w:4d} columns          {statistics.median(times[w]) * 1e3:7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -3,15 +3,18 @@
 One kernel serves :class:`~neuro.layers.RecurrentLIF` and the LSM :class:`~neuro.models.lsm.Reservoir`;
 ``x`` is the input current of every step (both compute it beforehand, event-driven, in one pass).
 
-A call simulates a block of samples in lockstep, one time step at a time, so that every synapse read
-serves all the samples of the block. For each neuron that spiked at the previous step in at least one
-sample, its fan-out is added to the recurrent input of the samples where it spiked. A recurrent matrix at
-least :data:`DENSE_ROWS_ABOVE` dense adds the neuron's whole row of the (pre, post) matrix, vectorised, to
-each such sample (zeros included: adding 0 leaves a sum unchanged). A sparser one keeps only its non-zero
-entries in CSC form (``colptr``, ``rows``, ``vals``) and adds them through the list of those samples when
-they are few, else as a masked add over the whole block (a vectorised loop over samples, the recurrent
-input being stored neuron-major). Per sample the sum runs over presynaptic neurons in ascending order in
-every mode, so the result does not depend on the mode or the block size.
+A call simulates a block of samples in lockstep, one time step at a time. A recurrent matrix at least
+:data:`DENSE_ROWS_ABOVE` dense is added as whole rows of the (pre, post) matrix, zeros included (adding 0
+leaves a sum unchanged), by :func:`tiled_kernel`: the columns are cut into tiles of :data:`TILE` postsynaptic
+neurons, stored tile-major (a tile of every row together), and for each tile and sample the rows of the
+neurons that sample fired at the previous step are added eight at a time (one read and write of the sum per
+eight rows; the tile is shared by all the samples of the block). A sparser matrix keeps only its non-zero
+entries in CSC form (``colptr``, ``rows``, ``vals``; :func:`recurrent_kernel`): for each neuron that spiked
+at the previous step in at least one sample, its fan-out is added through the list of those samples when
+they are few, else as a masked add over the whole block (a vectorised loop over samples, the recurrent input
+being stored neuron-major), so that every synapse read serves all the samples of the block. Per sample the sum
+runs over presynaptic neurons in ascending order in every mode, so the result does not depend on the
+mode, the tile or the block size.
 
 The membrane update is the LIF family's ``h = decay * v + leak + gain * (x + I_rec)`` with an immediate
 reset (``reset``: 0 hard, 1 subtract, 2 none); ``c`` holds ``decay, leak, gain, v_threshold, v_reset``.
@@ -29,7 +32,7 @@ from numba import njit
 from neuro.backends._buffers import empty_array
 from neuro.backends._numba_lif import after_spike
 
-__all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "LIST_BELOW", "recurrent_kernel", "run"]
+__all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "LIST_BELOW", "TILE", "recurrent_kernel", "run", "tiled_kernel"]
 
 #: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
 LIST_BELOW = 8
@@ -40,18 +43,23 @@ DENSE_ROWS_ABOVE = 0.05
 #: ... when their dense copy takes at most this many bytes (4096 float32 neurons).
 DENSE_ROWS_BYTES = 64 << 20
 
+#: Postsynaptic neurons per column tile of the dense path. W4's recurrent kernel (1000 neurons, T = 300, B = 64,
+#: 15% firing), medians of round-robin calls in one process (``PYTHONPATH=. python experiments/w4_breakdown.py
+#: --tiles 128,256,512``): one thread 234 ms with tiles of 256, 235 with 512, 253 with 128, against 350 ms for the
+#: previous kernel (which added each spiking neuron's whole row to every sample where it spiked, one row at a
+#: time); two threads 185, 178 and 219 against 227 ms (2026-11-27).
+TILE = 256
+
 
 @functools.cache
-def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[..., None]:
-    """``kernel(x, v0, s0, colptr, rows, vals, wt, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``
-    (one lockstep block per ``bs`` samples). ``x``/``out``/``vs`` are ``(T, B, N)``, ``v0``/``s0``/``v_out``
-    ``(B, N)``. ``dense``: the fan-outs are the rows of ``wt`` (the ``(N, N)`` transposed recurrent matrix,
-    zeros included), added whole to each spiking sample's recurrent input (stored sample-major); else the CSC
-    lists ``colptr``/``rows``/``vals``.
+def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
+    """``kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``
+    (one lockstep block per ``bs`` samples): the sparse path, the fan-outs being the CSC lists
+    ``colptr``/``rows``/``vals``. ``x``/``out``/``vs`` are ``(T, B, N)``, ``v0``/``s0``/``v_out`` ``(B, N)``.
     """
 
     @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-    def kernel(x, v0, s0, colptr, rows, vals, wt, c, out, v_out, vs, b0, b1, bs):
+    def kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs):
         t_len, batch, n = x.shape
         decay, leak, gain, vth, v_reset = c[0], c[1], c[2], c[3], c[4]
         zero = x.dtype.type(0)
@@ -61,10 +69,9 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
             nb = min(batch, lo + bs) - lo
             if nb <= 0:
                 continue
-            # recurrent input: sample-major (dense rows) or neuron-major (a block's samples adjacent, for masked adds)
-            rec = np.empty((nb, n) if dense else (n, nb), x.dtype)
+            rec = np.empty((n, nb), x.dtype)  # recurrent input, neuron-major: a block's samples adjacent
             # spike value of neuron j in sample q at the previous step where listed in `where`, else 0 (zeroed on use)
-            mask = np.zeros((nb, n) if dense else (n, nb), x.dtype)
+            mask = np.zeros((n, nb), x.dtype)
             count = np.zeros(n, np.int64)  # samples where neuron j spiked at the previous step ...
             where = np.empty((n, nb), np.int64)  # ... and which
             v = np.empty((nb, n), x.dtype)
@@ -73,10 +80,7 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                 v[q] = v0[lo + q]
                 for j in range(n):
                     if s0[lo + q, j] != zero:
-                        if dense:
-                            mask[q, j] = s0[lo + q, j]
-                        else:
-                            mask[j, q] = s0[lo + q, j]
+                        mask[j, q] = s0[lo + q, j]
                         where[j, count[j]] = q
                         count[j] += 1
             for t in range(t_len):
@@ -86,17 +90,6 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                     if m == 0:
                         continue
                     wj = where[j]
-                    if dense:  # a vectorised add of the whole row per sample
-                        row = wt[j]
-                        for a in range(m):
-                            q = wj[a]
-                            sq = mask[q, j]
-                            mask[q, j] = zero
-                            rq = rec[q]
-                            for i in range(n):
-                                rq[i] += sq * row[i]
-                        count[j] = 0
-                        continue
                     mj = mask[j]
                     if m * LIST_BELOW <= nb:
                         for p in range(colptr[j], colptr[j + 1]):
@@ -118,8 +111,8 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                     xt = x[t, lo + q]
                     ot = out[t, lo + q]
                     vq = v[q]
-                    for i in range(n):  # branch-free (vectorised over contiguous rows when dense)
-                        h = decay * vq[i] + leak + gain * (xt[i] + (rec[q, i] if dense else rec[i, q]))
+                    for i in range(n):  # branch-free
+                        h = decay * vq[i] + leak + gain * (xt[i] + rec[i, q])
                         fired = h - vth >= zero
                         vq[i] = after_spike(h, fired, vth, v_reset, reset)
                         ot[i] = one if fired else zero
@@ -129,10 +122,7 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                         k += ot[i] != zero
                     for a in range(k):
                         i = fired_at[a]
-                        if dense:
-                            mask[q, i] = one
-                        else:
-                            mask[i, q] = one
+                        mask[i, q] = one
                         where[i, count[i]] = q
                         count[i] += 1
                     if record:
@@ -141,6 +131,115 @@ def recurrent_kernel(reset: int, record: bool, dense: bool = False) -> Callable[
                 v_out[lo + q] = v[q]
 
     return kernel
+
+
+@functools.cache
+def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
+    """``kernel(x, v0, s0, wtiles, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``: the dense
+    path. ``wtiles`` ``(tiles, N, width)``: tile ``k`` holds columns ``[k*width, (k+1)*width)`` of the ``(pre,
+    post)`` matrix, zero-padded past ``N``. Each step, for each tile and sample, the tile's rows of the neurons the
+    sample fired at the previous step (spikes are 1; at the first step the non-zero entries of ``s0``, multiplied
+    in) are added to its recurrent input eight at a time, in ascending order; then every neuron is updated."""
+
+    @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+    def kernel(x, v0, s0, wtiles, c, out, v_out, vs, b0, b1, bs):
+        t_len, batch, n = x.shape
+        tiles, width = wtiles.shape[0], wtiles.shape[2]
+        decay, leak, gain, vth, v_reset = c[0], c[1], c[2], c[3], c[4]
+        zero = x.dtype.type(0)
+        one = x.dtype.type(1)
+        # Unused, but without this allocation LLVM did not vectorise the row sums below (4x slower; numba 0.68.1).
+        scratch = np.empty(width, x.dtype)  # noqa: F841
+        for blk in range(b0, b1):
+            lo = blk * bs
+            nb = min(batch, lo + bs) - lo
+            if nb <= 0:
+                continue
+            fired = np.empty((nb, n), np.int64)  # the neurons each sample fired at the previous step, ascending ...
+            count = np.zeros(nb, np.int64)  # ... and how many
+            v = np.empty((nb, n), x.dtype)
+            rec = np.empty((nb, n), x.dtype)  # recurrent input, sample-major
+            for q in range(nb):
+                v[q] = v0[lo + q]
+            for t in range(t_len):
+                rec[:] = zero
+                for k in range(tiles):
+                    c0 = k * width
+                    w = min(n, c0 + width) - c0
+                    tile = wtiles[k]
+                    for q in range(nb):
+                        rq = rec[q]
+                        if t == 0:
+                            sq = s0[lo + q]
+                            for j in range(n):
+                                if sq[j] != zero:
+                                    row = tile[j]
+                                    for i in range(w):
+                                        rq[c0 + i] += sq[j] * row[i]
+                        else:
+                            fq = fired[q]
+                            m = count[q]
+                            a = 0
+                            while a + 8 <= m:
+                                r1 = tile[fq[a]]
+                                r2 = tile[fq[a + 1]]
+                                r3 = tile[fq[a + 2]]
+                                r4 = tile[fq[a + 3]]
+                                r5 = tile[fq[a + 4]]
+                                r6 = tile[fq[a + 5]]
+                                r7 = tile[fq[a + 6]]
+                                r8 = tile[fq[a + 7]]
+                                for i in range(w):  # the same additions, in the same order, as row by row
+                                    rq[c0 + i] = ((((((((rq[c0 + i] + r1[i]) + r2[i]) + r3[i]) + r4[i]) + r5[i])
+                                                    + r6[i]) + r7[i]) + r8[i])
+                                a += 8
+                            if a + 4 <= m:
+                                r1 = tile[fq[a]]
+                                r2 = tile[fq[a + 1]]
+                                r3 = tile[fq[a + 2]]
+                                r4 = tile[fq[a + 3]]
+                                for i in range(w):
+                                    rq[c0 + i] = (((rq[c0 + i] + r1[i]) + r2[i]) + r3[i]) + r4[i]
+                                a += 4
+                            while a < m:
+                                r1 = tile[fq[a]]
+                                for i in range(w):
+                                    rq[c0 + i] += r1[i]
+                                a += 1
+                for q in range(nb):
+                    xt = x[t, lo + q]
+                    ot = out[t, lo + q]
+                    vq = v[q]
+                    rq = rec[q]
+                    for i in range(n):  # branch-free, vectorised
+                        h = decay * vq[i] + leak + gain * (xt[i] + rq[i])
+                        spike = h - vth >= zero
+                        vq[i] = after_spike(h, spike, vth, v_reset, reset)
+                        ot[i] = one if spike else zero
+                    fq = fired[q]
+                    m = 0
+                    for i in range(n):  # the neurons that fired, compacted without a branch
+                        fq[m] = i
+                        m += ot[i] != zero
+                    count[q] = m
+                    if record:
+                        vs[t, lo + q] = vq
+            for q in range(nb):
+                v_out[lo + q] = v[q]
+
+    return kernel
+
+
+def tiles_of(pre_post: np.ndarray, dtype: np.dtype, width: int) -> np.ndarray:
+    """The ``(tiles, N, width)`` tile-major copy of a ``(pre, post)`` matrix that :func:`tiled_kernel` reads."""
+    n = pre_post.shape[1]
+    width = max(1, min(width, n))
+    tiles = -(-n // width)
+    out = np.zeros((tiles, pre_post.shape[0], width), dtype)
+    for k in range(tiles):
+        part = pre_post[:, k * width:(k + 1) * width]
+        out[k, :, :part.shape[1]] = part
+    return out
 
 
 def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarray | None, c: np.ndarray, reset: int,
@@ -154,21 +253,22 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
 
     t_len, batch, n = x.shape
     dtype = x.dtype
-    wt = np.zeros((1, 1), dtype)
-    colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
     pre_post = None if weight_post_pre is None else weight_post_pre.T  # row j: the synapses leaving neuron j
     dense = (pre_post is not None and np.count_nonzero(pre_post) >= DENSE_ROWS_ABOVE * n * n
              and n * n * dtype.itemsize <= DENSE_ROWS_BYTES)
-    if dense:
-        wt = np.ascontiguousarray(pre_post, dtype=dtype)
-    elif pre_post is not None:
-        pre, post = np.nonzero(pre_post)  # row-major: each neuron's fan-out, ascending
-        np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
-        rows, vals = post.astype(np.int64), pre_post[pre, post].astype(dtype)
     out = empty_array((t_len, batch, n), dtype)  # a reused block (see _buffers)
     v_out = np.empty_like(v0)
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
     bs = max(1, blocks(batch, max(1, threads)))
-    run_blocks(recurrent_kernel(reset, record, dense), batch, bs, x, v0, s0, colptr, rows, vals, wt, c, out, v_out,
-               vs, work=x.size)
+    if dense:
+        run_blocks(tiled_kernel(reset, record), batch, bs, x, v0, s0, tiles_of(pre_post, dtype, TILE), c, out, v_out,
+                   vs, work=x.size)
+        return out, v_out, vs if record else None
+    colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
+    if pre_post is not None:
+        pre, post = np.nonzero(pre_post)  # row-major: each neuron's fan-out, ascending
+        np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
+        rows, vals = post.astype(np.int64), pre_post[pre, post].astype(dtype)
+    run_blocks(recurrent_kernel(reset, record), batch, bs, x, v0, s0, colptr, rows, vals, c, out, v_out, vs,
+               work=x.size)
     return out, v_out, vs if record else None

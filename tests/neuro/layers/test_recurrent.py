@@ -65,12 +65,15 @@ def test_errors():
         RecurrentLIF(4)(torch.zeros(2, 4))
 
 
-@pytest.mark.parametrize("dense_rows", [False, True], ids=["lists", "dense-rows"])
+@pytest.mark.parametrize(("dense_rows", "tile"), [(False, 0), (True, 16), (True, 40), (True, 64)],
+                         ids=["lists", "rows-3-tiles", "rows-1-tile", "rows-wide-tile"])
 @pytest.mark.parametrize("threads", [1, 2, 5, 37])
-def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, monkeypatch):
+def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, tile, monkeypatch):
     """Blocks of 37, 19, 8 and 1 samples: neurons active in few samples of a block add their fan-out through
     the list of those samples, busier ones through the masked add over the block (or, with ``dense_rows``, whole
-    rows of the recurrent matrix); all give the torch loop's result exactly, whatever the block size."""
+    rows of the recurrent matrix, in column tiles of 16, 16 and 8 neurons, or one tile); all give the torch
+    loop's result exactly, whatever the block size. Up to 40 % of a sample's 40 neurons fire at once, so the
+    row sums run eight, four and one row at a time."""
     import numpy as np
 
     from neuro.backends import _numba_recurrent
@@ -79,9 +82,11 @@ def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, monkeypatch)
 
     monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_ABOVE", 0.0)
     monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", 1 << 20 if dense_rows else 40 * 40 * 8 - 1)  # too big
+    monkeypatch.setattr(_numba_recurrent, "TILE", tile or 256)
     modes = []
-    original = _numba_recurrent.recurrent_kernel
-    monkeypatch.setattr(_numba_recurrent, "recurrent_kernel", lambda *a: modes.append(a[2]) or original(*a))
+    for name, dense in (("recurrent_kernel", False), ("tiled_kernel", True)):
+        original = getattr(_numba_recurrent, name)
+        monkeypatch.setattr(_numba_recurrent, name, lambda *a, f=original, d=dense: modes.append(d) or f(*a))
 
     layer = _layer(40, seed=3)
     g = torch.Generator().manual_seed(4)
@@ -97,5 +102,33 @@ def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, monkeypatch)
     v0 = np.zeros((37, 40))
     out, v_out, vs = run(x.numpy(), v0, np.zeros((37, 40)), layer.weight.numpy(), c, spec.reset, True, threads)
     assert np.array_equal(out, ref.numpy()) and modes == [dense_rows]
+    assert out.sum(axis=2).max() >= 12  # a step where some sample fired twelve neurons: 8 + 4 rows at once
     np.testing.assert_allclose(v_out, ref_state.v.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(vs[-1], v_out)
+
+
+@pytest.mark.parametrize("tile", [7, 256])
+def test_tiled_rows_equal_the_synapse_lists_from_any_initial_state(tile, monkeypatch):
+    """A graded initial spike vector (the first step multiplies it in) and membrane: the tiled dense path and the
+    CSC lists give the same spikes and membranes."""
+    import numpy as np
+
+    from neuro.backends import _numba_recurrent
+    from neuro.backends._numba_recurrent import run
+
+    rng = np.random.default_rng(5)
+    n, b = 23, 6
+    w = rng.normal(0, 0.6, (n, n)) * (rng.random((n, n)) < 0.3)
+    x = rng.random((15, b, n)) * 1.2
+    v0 = rng.random((b, n))
+    s0 = rng.random((b, n)) * (rng.random((b, n)) < 0.4) * 2.0
+    c = np.array([0.8, 0.01, 1.0, 1.0, 0.0])
+    monkeypatch.setattr(_numba_recurrent, "TILE", tile)
+    results = []
+    for bytes_ in (1 << 20, 0):  # dense rows, then lists (the dense copy "too big")
+        monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", bytes_)
+        results.append(run(x, v0, s0, w, c, 1, True, 2))
+    (out, v_out, vs), (out2, v_out2, vs2) = results
+    assert out.sum() > 0 and np.array_equal(out, out2)
+    np.testing.assert_array_equal(vs, vs2)
+    np.testing.assert_array_equal(v_out, v_out2)
