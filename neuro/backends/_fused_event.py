@@ -86,15 +86,37 @@ def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
 #: whole 512-column table would be re-read from L3 for every bag (1.4x faster on the W1 layer, measured).
 COLUMNS = 64
 
-#: Tables up to this many bytes are gathered whole, in one call: they stay in L2 anyway, and every column block
-#: costs a call and a copy of its result into the output. Measured on the 2-core AMD EPYC (512 KiB L2), 8192 bags,
-#: float32 (``PYTHONPATH=. python experiments/gather_columns.py``, 2026-11-27): a 256 x 256 table at 1% / 3% / 25%
-#: input density took 1.34 / 1.27 / 6.84 ms whole against 3.35 / 3.06 / 7.60 ms in 64-column blocks; 1024 x 1024
-#: at 3% 22.3 ms whole against 18.1 ms in blocks.
-WHOLE_TABLE_BYTES = 512 << 10
-#: ... and tables of at most this many bytes and :data:`WHOLE_COLUMNS` columns too (1024 x 256 at 3%: 2.69 ms
-#: whole against 4.49 ms in blocks; 256 x 1024 and 2312 x 256, the same size or more, were mostly faster in blocks).
-WHOLE_NARROW_BYTES = 1 << 20
+def l2_bytes(default: int = 512 << 10, root: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
+    """Bytes of the first CPU's level-2 data cache as Linux reports it under ``root``, else ``default``."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    for index in range(8):
+        fields = {}
+        for name in ("level", "type", "size"):
+            try:
+                with open(f"{root}/index{index}/{name}") as f:
+                    fields[name] = f.read().strip()
+            except OSError:
+                break
+        size = fields.get("size", "")
+        if fields.get("level") != "2" or fields.get("type") not in ("Data", "Unified"):
+            continue
+        if size[-1:] in units and size[:-1].isdigit():
+            return int(size[:-1]) * units[size[-1]]
+        if size.isdigit():
+            return int(size)
+    return default
+
+
+#: Tables up to a quarter of L2 are gathered whole, in one call: they stay in L2 beside the rows being summed,
+#: and every column block costs a call and a copy of its result into the output; tables up to half of L2 too
+#: when at most :data:`WHOLE_COLUMNS` wide. Measured on a 2-core Intel Xeon VM (AVX-512, 2 MiB L2 per core),
+#: 8192 bags, float32 (``PYTHONPATH=. python experiments/gather_columns.py``, 2026-11-27): a 256 x 256 table at
+#: 1% / 3% / 25% input density took 1.34 / 1.27 / 6.84 ms whole against 3.35 / 3.06 / 7.60 ms in 64-column
+#: blocks, 1024 x 256 at 3% 2.69 against 4.49 ms; 256 x 1024 and 2312 x 256 (1-2 MiB) and 1024 x 1024 (3%:
+#: 22.3 against 18.1 ms) were faster in blocks.
+_L2 = l2_bytes()
+WHOLE_TABLE_BYTES = _L2 // 4
+WHOLE_NARROW_BYTES = _L2 // 2
 WHOLE_COLUMNS = 256
 
 

@@ -47,7 +47,8 @@ DENSE_ROWS_BYTES = 64 << 20
 #: 15% firing), medians of round-robin calls in one process (``PYTHONPATH=. python experiments/w4_breakdown.py
 #: --tiles 128,256,512``): one thread 234 ms with tiles of 256, 235 with 512, 253 with 128, against 350 ms for the
 #: previous kernel (which added each spiking neuron's whole row to every sample where it spiked, one row at a
-#: time); two threads 185, 178 and 219 against 227 ms (2026-11-27).
+#: time); two threads 185, 178 and 219 against 227 ms (2026-11-27, a 2-core Intel Xeon VM with AVX-512 and 2 MiB of
+#: L2 per core; not measured on the AMD EPYC of the README's tables).
 TILE = 256
 
 

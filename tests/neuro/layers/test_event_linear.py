@@ -75,14 +75,34 @@ def test_any_shape_and_density(rows, k, n, density, bias, seed):
                                rtol=1e-12, atol=1e-12)
 
 
-def test_gather_whole_or_in_blocks_by_size():
+def test_gather_whole_or_in_blocks_by_size(monkeypatch):
+    from neuro.backends import _fused_event
     from neuro.backends._fused_event import whole_table
 
+    monkeypatch.setattr(_fused_event, "WHOLE_TABLE_BYTES", 512 << 10)  # a 2 MiB L2
+    monkeypatch.setattr(_fused_event, "WHOLE_NARROW_BYTES", 1 << 20)
     assert whole_table(2312, 128, 4, 8192)  # at most two blocks' width: always whole
     assert whole_table(256, 512, 4, 8192)  # 512 KiB: stays in L2
     assert whole_table(1024, 256, 4, 8192) and not whole_table(1024, 257, 4, 8192)  # 1 MiB, at most 256 wide
     assert not whole_table(256, 1024, 4, 8192) and not whole_table(2312, 256, 4, 8192)
     assert whole_table(256, 256, 4, 32767) and not whole_table(256, 256, 4, 32768)  # a 32 MiB result: in blocks
+
+
+def test_l2_size_from_sysfs(tmp_path):
+    from neuro.backends._fused_event import l2_bytes
+
+    for index, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
+                                                  ("2", "Unified", "2048K"), ("3", "Unified", "300M")]):
+        d = tmp_path / f"index{index}"
+        d.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (d / name).write_text(value + "\n")
+    assert l2_bytes(root=str(tmp_path)) == 2048 << 10
+    (tmp_path / "index2" / "size").write_text("1M\n")
+    assert l2_bytes(root=str(tmp_path)) == 1 << 20
+    (tmp_path / "index2" / "size").write_text("garbled\n")
+    assert l2_bytes(123, root=str(tmp_path)) == 123
+    assert l2_bytes(456, root=str(tmp_path / "missing")) == 456
 
 
 def test_float64_gradcheck():
