@@ -37,23 +37,35 @@ def _flags(spec: KernelSpec) -> tuple[int, bool, bool, bool]:
     return spec.reset, spec.delayed, spec.consts.get("no_leak", 0.0) > 0, "syn_decay" in spec.scalars
 
 
-def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, record: bool = False
-            ) -> tuple[Tensor, ...]:
-    """Kernel call of the forward pass on ``(T, N)`` arrays: ``(spikes, v_T, i_T, v_seq, i_seq)``."""
+#: A per-channel scale and shift of the input (``alpha``, ``beta``, ``layout = (inner, channels)`` as int64): see
+#: :func:`neuro.backends._numba_lif.block_affine`.
+Affine = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _affine_args(affine: Affine | None, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if affine is not None:
+        return affine
+    return np.zeros(1, c.dtype), np.zeros(1, c.dtype), np.ones(2, np.int64)
+
+
+def forward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, record: bool = False,
+            affine: Affine | None = None) -> tuple[Tensor, ...]:
+    """Kernel call of the forward pass on ``(T, N)`` arrays: ``(spikes, v_T, i_T, v_seq, i_seq)``; with ``affine``
+    the neuron's input is ``alpha[ch] * x + beta[ch]``."""
     reset, delayed, no_leak, cuba = _flags(spec)
     out, v_out, i_out = empty_like(x), empty_like(v0), empty_like(i0)
     v_seq = empty_like(x) if record else x.new_empty(1, 1)
     i_seq = empty_like(x) if record and cuba else x.new_empty(1, 1)
-    kernel = nk.forward_kernel(reset, delayed, no_leak, cuba, record)
+    kernel = nk.forward_kernel(reset, delayed, no_leak, cuba, record, affine is not None)
     run_blocks(kernel, x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(out), _np(v_out), _np(i_out),
-               _np(v_seq), _np(i_seq), work=x.numel())
+               _np(v_seq), _np(i_seq), *_affine_args(affine, c), work=x.numel())
     return out, v_out, i_out, v_seq, i_seq
 
 
 def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor, g_out: Tensor | None,
              g_v: Tensor | None, g_i: Tensor | None, scalar_grads: bool, g_x: Tensor | None = None,
-             want_g_v0: bool = True, pool: tuple[int, int, int] | None = None, pool_arg: Tensor | None = None
-             ) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
+             want_g_v0: bool = True, pool: tuple[int, int, int] | None = None, pool_arg: Tensor | None = None,
+             affine: Affine | None = None) -> tuple[Tensor, Tensor, Tensor, np.ndarray]:
     """Kernel calls of the backward pass: ``(g_x, g_v0, g_i0, scalar sums)`` (``g_v0`` empty unless
     ``want_g_v0``; a ``None`` gradient of the final state is zero, without a zero-filled buffer).
 
@@ -62,8 +74,12 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     may be ``x`` itself, which saves a ``(T, N)`` buffer when the caller owns ``x`` (not with scalar
     gradients, which read ``x`` again). With ``pool = (k, h, w)``, ``g_out`` is the gradient of the spikes
     pooled over ``k x k`` windows of ``h x w`` planes (:mod:`neuro.backends._fused_lif_pool`): max-pooled, with
-    ``pool_arg`` the position of each window's maximum, or average-pooled when ``pool_arg`` is ``None``.
+    ``pool_arg`` the position of each window's maximum, or average-pooled when ``pool_arg`` is ``None``. With
+    ``affine`` the neuron's input was ``alpha[ch] * x + beta[ch]`` and ``g_x`` is the gradient of that input (not
+    of ``x``); scalar gradients then need the input itself and are not supported.
     """
+    if affine is not None and scalar_grads:
+        raise ValueError("backward: scalar gradients with an affine input are not supported")
     block = nk.BLOCK
     if pool is None:
         g_out = incoming(g_out, x)
@@ -83,9 +99,9 @@ def backward(spec: KernelSpec, c: np.ndarray, x: Tensor, v0: Tensor, i0: Tensor,
     surrogate = nk.kernel_surrogate(spec.surrogate, c.dtype)
     pre_d = surrogate in TORCH_SURROGATES
     z = empty_like(x) if pre_d else x.new_empty(1, 1)
-    run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba, surrogate if pre_d else 0), x.shape[1],
-               nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(g_x), _np(i_seq), c.dtype.type(spec.sg_a), _np(z),
-               work=x.numel())
+    run_blocks(nk.charge_kernel(reset, delayed, no_leak, cuba, surrogate if pre_d else 0, affine is not None),
+               x.shape[1], nk.BLOCK, _np(x), _np(v0), _np(i0), c, _np(g_x), _np(i_seq), c.dtype.type(spec.sg_a),
+               _np(z), *_affine_args(affine, c), work=x.numel())
     if surrogate == 1:  # the transcendental part, vectorised by torch, in place
         z.sigmoid_()
     elif pre_d:

@@ -40,6 +40,7 @@ __all__ = [
     "adjoint_kernel",
     "averaged_incoming",
     "backward_block",
+    "block_affine",
     "charge_kernel",
     "exp32",
     "forward_kernel",
@@ -157,38 +158,63 @@ def after_spike(h, fired, threshold, v_reset, reset):
     return h
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def block_affine(alpha, beta, layout, lo, hi, al, be):
+    """``al[j], be[j]``: the per-channel scale and shift of neuron ``lo + j`` (``layout = (inner, channels)``:
+    neuron ``n`` is in channel ``(n // inner) % channels``), for :func:`forward_kernel`'s ``affine`` input."""
+    inner, channels = layout[0], layout[1]
+    ch = (lo // inner) % channels  # one division per block, then counters (a division per neuron cost more
+    pos = lo % inner  # than the whole short-sequence neuron update)
+    for j in range(hi - lo):
+        al[j] = alpha[ch]
+        be[j] = beta[ch]
+        pos += 1
+        if pos == inner:
+            pos = 0
+            ch += 1
+            if ch == channels:
+                ch = 0
+
+
 def backward_block(t_len: int) -> int:
     """Neurons per block of ALIF's backward (:mod:`neuro.backends._numba_alif`): its T x block buffers stay in L2."""
     return max(16, min(BLOCK, 32768 // max(t_len, 1)))
 
 
 @functools.cache
-def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record: bool) -> Callable[..., None]:
-    """``kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, b0, b1, bs)`` for these options.
+def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record: bool, affine: bool = False
+                   ) -> Callable[..., None]:
+    """``kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, alpha, beta, layout, b0, b1, bs)`` for these options.
 
     Writes the spikes ``out``, the final state ``v_out`` (``i_out``) and, when ``record``, every
     step's state into ``v_seq`` (``i_seq``). Without a synaptic current (not ``cuba``) ``i0`` and ``i_out``
-    are not touched.
+    are not touched. With ``affine`` the neuron's input is ``alpha[ch] * x + beta[ch]``, a per-channel scale
+    and shift (a normalisation folded in; :func:`block_affine`), else ``x`` and ``alpha``, ``beta``, ``layout``
+    are not read.
     """
 
     mode = 2 if delayed else reset
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, b0, b1, bs):
+    def kernel(x, v0, i0, c, out, v_out, i_out, v_seq, i_seq, alpha, beta, layout, b0, b1, bs):
         t_len, n = x.shape
         decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         zero = x.dtype.type(0)
         one = x.dtype.type(1)
+        al = np.empty(bs if affine else 1, x.dtype)
+        be = np.empty(bs if affine else 1, x.dtype)
         for blk in range(b0, b1):
             lo = blk * bs
             hi = min(n, lo + bs)
             v = v0[lo:hi].copy()
             cur = i0[lo:hi].copy() if cuba else v0[0:0].copy()  # non-CubaLIF callers may pass a 1-element i0
+            if affine:
+                block_affine(alpha, beta, layout, lo, hi, al, be)
             for t in range(t_len):
                 xt = x[t, lo:hi]
                 ot = out[t, lo:hi]
                 for j in range(hi - lo):
-                    inp = xt[j]
+                    inp = al[j] * xt[j] + be[j] if affine else xt[j]
                     if cuba:
                         cur[j] = syn_decay * cur[j] + gain_syn * inp
                         inp = cur[j]
@@ -208,9 +234,10 @@ def forward_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, record:
 
 
 @functools.cache
-def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, surrogate_arg: int = 0
+def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, surrogate_arg: int = 0, affine: bool = False
                   ) -> Callable[..., None]:
-    """``kernel(x, v0, i0, c, h_seq, i_seq, a, z_seq, b0, b1, bs)``: pass one of the backward.
+    """``kernel(x, v0, i0, c, h_seq, i_seq, a, z_seq, alpha, beta, layout, b0, b1, bs)``: pass one of the backward
+    (``affine``: the input is ``alpha[ch] * x + beta[ch]``, as in :func:`forward_kernel`).
 
     Writes the charged membrane ``h_t`` of every step into ``h_seq`` ``(T, N)`` and, for CubaLIF, the
     synaptic current ``i_t`` into ``i_seq``. ``h_seq`` may be ``x`` itself: each element is read before
@@ -222,22 +249,26 @@ def charge_kernel(reset: int, delayed: bool, no_leak: bool, cuba: bool, surrogat
     mode = 2 if delayed else reset
 
     @njit(nogil=True, cache=True, error_model="numpy")
-    def kernel(x, v0, i0, c, h_seq, i_seq, a, z_seq, b0, b1, bs):
+    def kernel(x, v0, i0, c, h_seq, i_seq, a, z_seq, alpha, beta, layout, b0, b1, bs):
         t_len, n = x.shape
         decay, leak, gain, vth, v_reset, syn_decay, gain_syn = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
         zero = x.dtype.type(0)
+        al = np.empty(bs if affine else 1, x.dtype)
+        be = np.empty(bs if affine else 1, x.dtype)
         for blk in range(b0, b1):
             lo = blk * bs
             hi = min(n, lo + bs)
             v = v0[lo:hi].copy()
             cur = i0[lo:hi].copy() if cuba else v0[0:0].copy()
+            if affine:
+                block_affine(alpha, beta, layout, lo, hi, al, be)
             for t in range(t_len):
                 xt = x[t, lo:hi]
                 ht = h_seq[t, lo:hi]
                 it = i_seq[t if cuba else 0, lo:hi if cuba else lo + 1]
                 zt = z_seq[t if surrogate_arg else 0, lo:hi if surrogate_arg else lo + 1]
                 for j in range(hi - lo):
-                    inp = xt[j]
+                    inp = al[j] * xt[j] + be[j] if affine else xt[j]
                     if cuba:
                         cur[j] = syn_decay * cur[j] + gain_syn * inp
                         inp = cur[j]

@@ -19,6 +19,7 @@ op                      used by                                    options handl
 ``spiking_linear``      :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
 ``spiking_max_pool2d``  :class:`~neuro.layers.SpikingMaxPool2d`    the LIF family, window = stride
 ``spiking_avg_pool2d``  :class:`~neuro.layers.SpikingAvgPool2d`    the LIF family, window = stride
+``batch_norm_neuron``   :class:`~neuro.layers.BatchNormNeuron`     the LIF family, fixed scalars
 ======================  =========================================  ==================================
 
 Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
@@ -41,7 +42,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from neuro.backends import Impl
 from neuro.backends._spec import (
@@ -62,6 +63,7 @@ from neuro.neurons.lif import lif_step
 __all__ = [
     "OPS",
     "availability",
+    "batch_norm_neuron",
     "event_conv2d",
     "event_linear",
     "max_pool2d",
@@ -244,6 +246,32 @@ def spiking_avg_pool2d(step: Callable[..., Any], x: Tensor, state: NamedTuple, p
     return run_lif_pool(spec_for(_spec_of(step), params, x.dtype), x, state, k, avg=True)
 
 
+def _bn_neuron_supports(step: Callable[..., Any], norm: nn.Module, z: Tensor, inner: int, state: NamedTuple,
+                        params: NamedTuple) -> bool:
+    from neuro.backends._spec import LIF_SCALARS
+
+    if step is alif_step or not isinstance(norm, nn.modules.batchnorm._BatchNorm) or not z.is_contiguous():
+        return False
+    tensors = [t for t in (norm.weight, norm.bias, norm.running_mean, norm.running_var) if t is not None]
+    if (z.dim() < 2 or z.numel() == 0 or z[0].numel() % (norm.num_features * inner)
+            or any(t.dtype != z.dtype or t.device != z.device for t in tensors)
+            or (norm.running_mean is None and not norm.training and not tensors)):
+        return False
+    if why_not(step, z, state, params) is not None:
+        return False
+    spec = spec_for(_spec_of(step), params, z.dtype)
+    return not any(spec.scalars[k].requires_grad for k in LIF_SCALARS if k in spec.scalars)  # kernels: no scalar grads
+
+
+def batch_norm_neuron(step: Callable[..., Any], norm: nn.Module, z: Tensor, inner: int, state: NamedTuple,
+                      params: NamedTuple) -> tuple[Tensor, NamedTuple]:
+    """``neuron(norm(z))`` as one operation (see :mod:`neuro.backends._fused_bn_lif`): a LIF-family neuron on a
+    batch normalisation whose channels lie at stride ``inner`` in ``z`` ``(T, B, ...)``; ``(spikes, state)``."""
+    from neuro.backends._fused_bn_lif import run_bn_neuron
+
+    return run_bn_neuron(spec_for(_spec_of(step), params, z.dtype), norm, z, inner, state)
+
+
 _NEURON = Impl(run, _supports)
 
 #: Operation name -> implementation.
@@ -254,4 +282,5 @@ OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_li
                         "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),
                         "spiking_linear": Impl(spiking_linear, _spiking_supports),
                         "spiking_max_pool2d": Impl(spiking_max_pool2d, _spiking_pool_supports),
-                        "spiking_avg_pool2d": Impl(spiking_avg_pool2d, _spiking_pool_supports)}
+                        "spiking_avg_pool2d": Impl(spiking_avg_pool2d, _spiking_pool_supports),
+                        "batch_norm_neuron": Impl(batch_norm_neuron, _bn_neuron_supports)}

@@ -7,8 +7,10 @@
   ``talking_heads`` conv is constructed and unused, as there).
 * :class:`TokenBlock` is the same maths in token-major layout ``(T, B, N, C)``: 1x1 convolutions are
   linear layers over ``C`` and ``BatchNorm2d`` over ``(T*B, C, H, W)`` is ``BatchNorm1d`` over
-  ``(T*B*N, C)``. neuro's version uses :class:`neuro.LIF` (fused kernels) and
-  :class:`~neuro.layers.EventLinear` (every linear input here is a spike tensor); the plain-torch
+  ``(T*B*N, C)``. neuro's version uses :class:`neuro.LIF` (fused kernels),
+  :class:`~neuro.layers.EventLinear` (every linear input here is a spike tensor) and, where a
+  BatchNorm feeds a neuron (q, k, v and the MLP's hidden layer), :class:`~neuro.layers.BatchNormNeuron`
+  (the normalisation folded into the neuron's kernels); the plain-torch
   version uses ``nn.Linear`` and a hand-written LIF loop. This standalone block (not the model zoo's
   :mod:`neuro.layers.spike_attention`) keeps the token-major neuro and torch versions identical but for
   their neurons and linear layers; :mod:`neuro.bench.meta` times the model zoo's Meta-SpikeFormer.
@@ -107,24 +109,40 @@ class TokenBlock(nn.Module):
         self.proj, self.proj_bn = linear(dim, dim), nn.BatchNorm1d(dim)
         self.fc1, self.fc1_bn = linear(dim, hidden), nn.BatchNorm1d(hidden)
         self.fc2, self.fc2_bn = linear(hidden, dim), nn.BatchNorm1d(dim)
+        self.fused: dict[str, nn.Module] = {}  # neuron name -> BatchNorm + neuron as one module (neuro only)
+        if impl == "neuro":
+            from neuro import LIF
+            from neuro.layers import BatchNormNeuron
+
+            for name, bn in (("q", self.q_bn), ("k", self.k_bn), ("v", self.v_bn), ("fc2", self.fc1_bn)):
+                lif = LIF(tau_mem=2e-3, dt=1e-3, decay_input=True, reset="hard", detach_reset=True,
+                          surrogate="sigmoid")  # _w5_neuron's node
+                self.fused[name] = BatchNormNeuron(bn, lif, channels_last=True)
 
     @staticmethod
     def _syn(linear: nn.Module, bn: nn.Module, s: Tensor) -> Tensor:
         flat = s.reshape(-1, s.shape[-1])  # (T*B*N, C): a 1x1 conv and its BatchNorm2d
         return bn(linear(flat)).reshape(*s.shape[:-1], -1)
 
+    def _spikes(self, name: str, linear: nn.Module, bn: nn.Module, s: Tensor) -> Tensor:
+        """``lif[name](bn(linear(s)))``."""
+        if name in self.fused:
+            z = linear(s.reshape(-1, s.shape[-1])).reshape(*s.shape[:-1], -1)
+            return self.fused[name](z)[0]
+        return self.lif[name](self._syn(linear, bn, s))
+
     def forward(self, x: Tensor, record: dict[str, Tensor] | None = None) -> Tensor:
         rec = {} if record is None else record
         s = self.lif["shortcut"](x)  # x: (T, B, N, C)
-        q = self.lif["q"](self._syn(self.q, self.q_bn, s))
-        k = self.lif["k"](self._syn(self.k, self.k_bn, s))
-        v = self.lif["v"](self._syn(self.v, self.v_bn, s))
+        q = self._spikes("q", self.q, self.q_bn, s)
+        k = self._spikes("k", self.k, self.k_bn, s)
+        v = self._spikes("v", self.v, self.v_bn, s)
         kv = self.lif["kv"]((k * v).sum(dim=2, keepdim=True))  # (T, B, 1, C): per channel, over tokens
         rec.update(shortcut=s, q=q, k=k, v=v, kv=kv)
         x = self._syn(self.proj, self.proj_bn, q * kv) + x
         y = self.lif["fc1"](x)
         rec["fc1"] = y
-        y = self.lif["fc2"](self._syn(self.fc1, self.fc1_bn, y))
+        y = self._spikes("fc2", self.fc1, self.fc1_bn, y)
         rec["fc2"] = y
         return self._syn(self.fc2, self.fc2_bn, y) + x
 

@@ -6,7 +6,9 @@ convolution with weights :math:`W\gamma/\sqrt{\sigma^2+\epsilon}` and bias
 :math:`(b - \mu)\gamma/\sqrt{\sigma^2+\epsilon} + \beta` (``torch.nn.utils.fusion``, computed here
 in float64 and cast back). The BN is replaced by ``nn.Identity`` so that layer indices, and with
 them the names of recorded neurons, do not move. Pairs are found in ``Sequential`` containers,
-including through the :class:`~neuro.core.TimeDistributed` wrappers ``neuro.Sequential`` inserts.
+including through the :class:`~neuro.core.TimeDistributed` wrappers ``neuro.Sequential`` inserts; the
+batch norm of a :class:`~neuro.layers.BatchNormNeuron` right after its convolution or linear layer is
+folded too (its ``norm`` becomes ``nn.Identity``: the module is then its neuron alone).
 
 Example:
     >>> import torch
@@ -28,6 +30,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from neuro.core.time_distributed import TimeDistributed
 from neuro.interop.nir.errors import Problem
+from neuro.layers.norm_neuron import BatchNormNeuron
 
 __all__ = ["Folded", "fold_batchnorm"]
 
@@ -76,11 +79,17 @@ def fold_batchnorm(model: nn.Module) -> Folded:
                 continue
             for i in range(1, len(container)):
                 prev, bn = _unwrap(container[i - 1]), _unwrap(container[i])
+                owner = bn if isinstance(bn, BatchNormNeuron) else None  # a BatchNorm inside a BatchNormNeuron
+                bn = bn.norm if owner is not None else bn
                 if not isinstance(bn, _BN) or not isinstance(prev, _PARTNER[type(bn)]):
                     continue
                 if bn.running_mean is None or bn.running_var is None:
                     continue
                 container[i - 1] = _rewrap(container[i - 1], _fuse(prev, bn))
+                if owner is not None:
+                    owner.norm = nn.Identity()  # the BatchNormNeuron is its neuron alone now
+                    folded.append((_join(prefix, f"{i}.norm"), _join(prefix, str(i - 1))))
+                    continue
                 container[i] = _rewrap(container[i], nn.Identity())
                 folded.append((_join(prefix, str(i)), _join(prefix, str(i - 1))))
     left = []
