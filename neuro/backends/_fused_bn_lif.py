@@ -5,10 +5,10 @@ per-channel scale and shift, ``y = alpha * z + beta`` with ``alpha = gamma / sqr
 mean * alpha``, which the neuron's kernels apply to their input as they read it (``affine``). The normalised
 tensor ``y`` is never written: the forward pass reads ``z`` once for the batch statistics (torch's ``var_mean``)
 and once in the neuron's kernel; the backward pass recomputes the membrane from ``z`` and the saved statistics,
-runs the neuron's adjoint, which yields ``dL/dy``, and hands that to torch's own batch-norm backward
-(``native_batch_norm_backward``) for ``dL/dz``, ``dL/dgamma`` and ``dL/db``. Memory kept for backward: ``z``
-(which a separate batch norm keeps too), the initial state and the per-channel statistics; a separate neuron
-would also keep ``y``.
+runs the neuron's adjoint, which yields ``dL/dy``, then batch norm's backward: one pass for its per-channel
+sums (float64) and one writing ``dL/dz`` over ``dL/dy`` in place (:mod:`neuro.backends._numba_norm`). Memory
+kept for backward: ``z`` (which a separate batch norm keeps too), the initial state and the per-channel
+statistics; a separate neuron would also keep ``y``.
 
 The running statistics are updated as ``nn.BatchNorm*`` does (by the caller, :func:`run_bn_neuron`); in eval
 mode (or without batch statistics) the running ones normalise. The batch statistics come from
@@ -60,13 +60,13 @@ class _BNNeuronSequence(torch.autograd.Function):
         g_y, g_v0, g_i0, _ = lif.backward(ctx.spec, ctx.c, z, v0, i0, g_out, g_v, g_i, False, want_g_v0=need[5],
                                           affine=ctx.affine)
         inner, channels = ctx.layout
-        shape = (-1, channels) if inner == 1 else (-1, channels, inner)  # batch norm's own view of the memory
         g_z = g_w = g_b = None
         if need[4] or need[7] or need[8]:
             if ctx.train:
-                g_z, g_w, g_b = torch.ops.aten.native_batch_norm_backward(
-                    g_y.view(shape), z.view(shape), weight, None, None, mean, invstd, True, ctx.eps,
-                    [need[4], need[7] and weight is not None, need[8]])
+                g_z, g_w, g_b = _train_backward(g_y.view(-1, channels, inner), z.view(-1, channels, inner), weight,
+                                                mean, invstd)
+                g_z, g_w, g_b = (g if n else None for g, n in zip((g_z, g_w, g_b), (need[4], need[7], need[8]),
+                                                                   strict=True))
             else:  # running statistics: y = alpha * z + beta elementwise
                 g3 = g_y.view(-1, channels, inner)
                 zhat = (z.view(-1, channels, inner) - mean.view(1, -1, 1)) * invstd.view(1, -1, 1)
@@ -77,6 +77,30 @@ class _BNNeuronSequence(torch.autograd.Function):
             g_z = None if g_z is None else g_z.reshape(z.shape)
         return (None, None, None, None, g_z, g_v0 if need[5] else None, g_i0 if need[6] else None,
                 g_w, g_b, None, None)
+
+
+def _train_backward(g3: Tensor, z3: Tensor, weight: Tensor | None, mean: Tensor, invstd: Tensor
+                    ) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Batch norm's backward with batch statistics, ``(dL/dz, dL/dgamma, dL/dbeta)``, from ``g3 = dL/dy``
+    ``(N, C, L)``: one pass for the per-channel sums (float64), one computing ``dL/dz`` in place of ``g3`` (a
+    buffer of the neuron's backward, so no fresh tensor): ``dz = alpha (dy - mean(dy) - (z - mu) invstd^2
+    mean(dy (z - mu)))``, ``alpha = gamma invstd``."""
+    rows, channels, length = z3.shape
+    count = rows * length
+    g_np, z_np = g3.reshape(rows, -1).numpy(), z3.reshape(rows, -1).numpy()
+    mean64 = mean.double().numpy()
+    invstd64 = invstd.double().numpy()
+    partial = np.empty((blocks(rows, nn_.ROWS), 2, channels))
+    run_blocks(nn_.grad_sums, rows, nn_.ROWS, g_np, z_np, length, mean64, partial, work=z3.numel())
+    sums = partial.sum(axis=0)  # (2, C): sum dy, sum dy (z - mu)
+    g_b = torch.from_numpy(sums[0]).to(g3.dtype)
+    g_w = None if weight is None else torch.from_numpy(sums[1] * invstd64).to(g3.dtype)
+    alpha = invstd64 if weight is None else weight.detach().double().numpy() * invstd64
+    dtype = g_np.dtype
+    run_blocks(nn_.grad_input, rows, nn_.ROWS, g_np, z_np, length, mean64.astype(dtype), alpha.astype(dtype),
+               (sums[0] / count).astype(dtype), (invstd64 * invstd64 * sums[1] / count).astype(dtype),
+               work=z3.numel())
+    return g3, g_w, g_b
 
 
 def _statistics(norm: nn.modules.batchnorm._BatchNorm, z3: Tensor) -> tuple[bool, Tensor, Tensor]:
@@ -103,11 +127,12 @@ def _var_mean(z3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     parallel passes (:func:`neuro.backends._numba_norm.channel_sums`)."""
     rows, channels, length = z3.shape
     count = rows * length
+    z2 = z3.reshape(rows, -1)
     partial = np.empty((blocks(rows, nn_.ROWS), channels))
     mean = np.zeros(channels)
-    run_blocks(nn_.channel_sums, rows, nn_.ROWS, z3, mean, False, partial, work=z3.size)
+    run_blocks(nn_.channel_sums, rows, nn_.ROWS, z2, length, mean, False, partial, work=z3.size)
     mean = partial.sum(axis=0) / count
-    run_blocks(nn_.channel_sums, rows, nn_.ROWS, z3, mean, True, partial, work=z3.size)
+    run_blocks(nn_.channel_sums, rows, nn_.ROWS, z2, length, mean, True, partial, work=z3.size)
     return mean, partial.sum(axis=0) / count
 
 
