@@ -163,17 +163,26 @@ def block_affine(alpha, beta, layout, lo, hi, al, be):
     """``al[j], be[j]``: the per-channel scale and shift of neuron ``lo + j`` (``layout = (inner, channels)``:
     neuron ``n`` is in channel ``(n // inner) % channels``), for :func:`forward_kernel`'s ``affine`` input."""
     inner, channels = layout[0], layout[1]
-    ch = (lo // inner) % channels  # one division per block, then counters (a division per neuron cost more
-    pos = lo % inner  # than the whole short-sequence neuron update)
-    for j in range(hi - lo):
-        al[j] = alpha[ch]
-        be[j] = beta[ch]
-        pos += 1
-        if pos == inner:
-            pos = 0
-            ch += 1
-            if ch == channels:
-                ch = 0
+    m = hi - lo
+    j = 0
+    if inner == 1:  # channels last: runs of consecutive channels, copied
+        ch = lo % channels
+        while j < m:
+            k = min(m - j, channels - ch)
+            al[j:j + k] = alpha[ch:ch + k]
+            be[j:j + k] = beta[ch:ch + k]
+            j += k
+            ch = 0
+        return
+    ch = (lo // inner) % channels  # runs of `inner` neurons of one channel, filled
+    pos = lo % inner
+    while j < m:
+        k = min(m - j, inner - pos)
+        al[j:j + k] = alpha[ch]
+        be[j:j + k] = beta[ch]
+        j += k
+        pos = 0
+        ch = ch + 1 if ch + 1 < channels else 0
 
 
 def backward_block(t_len: int) -> int:
