@@ -120,6 +120,9 @@ def _statistics(norm: nn.modules.batchnorm._BatchNorm, z3: Tensor) -> tuple[bool
     eps = norm.eps
     if not train:
         return False, norm.running_mean.detach(), torch.rsqrt(norm.running_var.detach() + eps)
+    if norm.training and z3.shape[0] * z3.shape[2] == 1:  # as torch's batch norm refuses it
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{(1, z3.shape[1])} (BatchNormNeuron)")
     with torch.no_grad():
         mean64, var64 = _var_mean(z3.detach().numpy())
         mean, var = torch.from_numpy(mean64).to(z3.dtype), torch.from_numpy(var64).to(z3.dtype)

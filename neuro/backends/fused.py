@@ -254,8 +254,7 @@ def _bn_neuron_supports(step: Callable[..., Any], norm: nn.Module, z: Tensor, in
         return False
     tensors = [t for t in (norm.weight, norm.bias, norm.running_mean, norm.running_var) if t is not None]
     if (z.dim() < 2 or z.numel() == 0 or z[0].numel() % (norm.num_features * inner)
-            or any(t.dtype != z.dtype or t.device != z.device for t in tensors)
-            or (norm.running_mean is None and not norm.training and not tensors)):
+            or any(t.dtype != z.dtype or t.device != z.device for t in tensors)):
         return False
     if why_not(step, z, state, params) is not None:
         return False

@@ -146,6 +146,9 @@ def test_errors():
         BatchNormNeuron(nn.BatchNorm1d(4), channels_last=True)(torch.zeros(2, 3, 5))
     with pytest.raises(TypeError, match="sequence module"):
         BatchNormNeuron(nn.BatchNorm1d(4), nn.ReLU())
+    for backend in ("fused", "reference"):  # one value per channel in training: refused either way
+        with backends.use(backend), pytest.raises(ValueError, match="more than 1 value per channel"):
+            BatchNormNeuron(nn.BatchNorm1d(4), channels_last=True)(torch.zeros(1, 1, 4))
 
 
 def test_folded_for_nir_and_round_trip():
