@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
+from collections.abc import Callable
 
 import torch
 
 from neuro.bench import WORKLOADS
+from neuro.bench.harness import stats, time_interleaved
 from neuro.bench.peers import neuron_module
 
 SHAPES = ((16, 32, 12, 30, 30), (16, 32, 32, 11, 11))
 
 
-def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median ms of ``repeats`` calls after one untimed call (compiles, warms up)."""
+    return stats(time_interleaved({"fn": fn}, repeats=repeats)["fn"]).median
 
 
 def layers(repeats: int, rounds: int) -> None:

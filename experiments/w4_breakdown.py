@@ -22,17 +22,13 @@ from torch.nn import functional as F
 from neuro.backends import _numba_recurrent
 from neuro.backends._numba_recurrent import run
 from neuro.bench import WORKLOADS
+from neuro.bench.harness import stats, time_interleaved
 from neuro.bench.lsm import lsm_weights
 
 
 def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    """Median ms of ``repeats`` calls after one untimed call (compiles, warms up)."""
+    return stats(time_interleaved({"fn": fn}, repeats=repeats)["fn"]).median
 
 
 def main() -> None:

@@ -3,23 +3,20 @@
 ``neuron(batch_norm(z))`` on the numba kernels of :mod:`neuro.backends._numba_lif`: the normalisation is a
 per-channel scale and shift, ``y = alpha * z + beta`` with ``alpha = gamma / sqrt(var + eps)`` and ``beta = b -
 mean * alpha``, which the neuron's kernels apply to their input as they read it (``affine``). The normalised
-tensor ``y`` is never written: the forward pass reads ``z`` once for the batch statistics (torch's ``var_mean``)
-and once in the neuron's kernel; the backward pass recomputes the membrane from ``z`` and the saved statistics,
+tensor ``y`` is never written: the forward pass reads ``z`` twice for the batch statistics and once in the
+neuron's kernel; the backward pass recomputes the membrane from ``z`` and the saved statistics,
 runs the neuron's adjoint, which yields ``dL/dy``, then batch norm's backward: torch's own
 (``native_batch_norm_backward``) below the buffer pool's 32 MiB, and from there on one pass for its per-channel
 sums (float64) and one writing ``dL/dz`` over ``dL/dy`` in place (:mod:`neuro.backends._numba_norm`), as torch's
-fresh result of that size would be faulted in afresh every step (on W5's shapes, 2026-11-27, a 2-core Intel Xeon
-VM: 1.75 ms torch's against 3.1 ms in place for 8 MB; for 32 MB the pair took 0.83 of the two modules' time
-in place). Memory
-kept for backward: ``z`` (which a separate batch norm keeps too), the initial state and the per-channel
-statistics; a separate neuron would also keep ``y``.
+fresh result of that size would be faulted in afresh every step (torch's is the faster one on smaller tensors;
+``experiments/norm_neuron.py`` times the pair on W5's shapes). Memory kept for backward: ``z`` (which a separate
+batch norm keeps too), the initial state and the per-channel statistics; a separate neuron would also keep ``y``.
 
-The running statistics are updated as ``nn.BatchNorm*`` does (by the caller, :func:`run_bn_neuron`); in eval
-mode (or without batch statistics) the running ones normalise. The batch statistics come from
-:mod:`neuro.backends._numba_norm` (float64 sums; ``torch.var_mean`` across rows was slower than the whole neuron).
-Values equal the two modules in sequence up to
-float rounding of the folded scale and shift (``alpha * z + beta`` against torch's ``(z - mean) * invstd * gamma
-+ b``), so a spike can differ only where the membrane meets the threshold within that rounding.
+The running statistics are updated as ``nn.BatchNorm*`` does (by the caller, :func:`run_bn_neuron`); in eval mode
+(or without batch statistics) the running ones normalise. The batch statistics come from
+:mod:`neuro.backends._numba_norm` (float64 sums). Values equal the two modules in sequence up to float rounding of
+the folded scale and shift (``alpha * z + beta`` against torch's ``(z - mean) * invstd * gamma + b``), so a spike
+can differ only where the membrane meets the threshold within that rounding.
 """
 
 from __future__ import annotations

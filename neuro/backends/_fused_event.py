@@ -86,6 +86,7 @@ def _to_csc(indptr: Tensor, indices: Tensor, values: Tensor | None, k: int
 #: whole 512-column table would be re-read from L3 for every bag (1.4x faster on the W1 layer, measured).
 COLUMNS = 64
 
+
 def l2_bytes(default: int = 512 << 10, root: str = "/sys/devices/system/cpu/cpu0/cache") -> int:
     """Bytes of the first CPU's level-2 data cache as Linux reports it under ``root``, else ``default``."""
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
@@ -123,8 +124,8 @@ WHOLE_COLUMNS = 256
 def whole_table(rows: int, columns: int, itemsize: int, bags: int) -> bool:
     """Whether :func:`_gather` gathers a ``(rows, columns)`` table into ``bags`` sums in one call rather than in
     column blocks: a small table, and a result that glibc's heap recycles (below the buffer pool's
-    :data:`~neuro.backends._buffers.MIN_BYTES`; a larger one, from torch, would be faulted in afresh every call:
-    65536 bags of a 256 x 256 table at 3% took 39 ms whole against 22 ms in blocks into the pool's buffer)."""
+    :data:`~neuro.backends._buffers.MIN_BYTES`; a larger one, from torch, would be faulted in afresh every call,
+    where the blocks write into the pool's reused buffer)."""
     size = rows * columns * itemsize
     small = (columns <= 2 * COLUMNS or size <= WHOLE_TABLE_BYTES
              or (columns <= WHOLE_COLUMNS and size <= WHOLE_NARROW_BYTES))

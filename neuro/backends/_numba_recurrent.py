@@ -45,10 +45,11 @@ DENSE_ROWS_BYTES = 64 << 20
 
 #: Postsynaptic neurons per column tile of the dense path. W4's recurrent kernel (1000 neurons, T = 300, B = 64,
 #: 15% firing), medians of round-robin calls in one process (``PYTHONPATH=. python experiments/w4_breakdown.py
-#: --tiles 128,256,512``): one thread 234 ms with tiles of 256, 235 with 512, 253 with 128, against 350 ms for the
-#: previous kernel (which added each spiking neuron's whole row to every sample where it spiked, one row at a
-#: time); two threads 185, 178 and 219 against 227 ms (2026-11-27, a 2-core Intel Xeon VM with AVX-512 and 2 MiB of
-#: L2 per core; not measured on the AMD EPYC of the README's tables).
+#: --tiles 128,256,512``, two threads): 185 ms with tiles of 256, 178 with 512, 219 with 128. The previous kernel
+#: (commit 599338f: each spiking neuron's whole row added to every sample where it spiked, one row at a time) took
+#: 220-231 ms against this one's 173-204 in alternating runs of ``experiments/w4_breakdown.py`` in both checkouts
+#: (2026-11-27, a 2-core Intel Xeon VM with AVX-512 and 2 MiB of L2 per core; not measured on the AMD EPYC of
+#: the README's tables).
 TILE = 256
 
 
