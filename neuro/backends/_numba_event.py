@@ -94,11 +94,18 @@ def fill_csr(bits, x, indptr, indices, values, store_values, b0, b1, bs):
 def unpack_bits(bits, out, b0, b1, bs):
     """``out[r, j]`` = bit ``j`` of row ``r`` of a :func:`count_rows` bitmap, as 1 or 0 (``out`` ``(M, K)``)."""
     m, k = out.shape
+    full = k // 64
     for r in range(b0 * bs, min(m, b1 * bs)):
         row = bits[r]
         dst = out[r]
-        for j in range(k):
-            dst[j] = (row[j >> 6] >> uint64(j & 63)) & uint64(1)
+        for w in range(full):  # word by word, so that the shifts of one word vectorise
+            word = row[w]
+            for i in range(64):
+                dst[64 * w + i] = (word >> uint64(i)) & uint64(1)
+        if k % 64:
+            word = row[full]
+            for i in range(k % 64):
+                dst[64 * full + i] = (word >> uint64(i)) & uint64(1)
 
 
 @njit(nogil=True, cache=True)

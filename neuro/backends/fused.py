@@ -136,13 +136,17 @@ def _density(x: Tensor) -> float:
 
 def event_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int, max_density: float = 1.0
                  ) -> Tensor | None:
-    """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1) from the non-zero inputs, or ``None`` when ``x``
-    is denser than ``max_density`` (see :mod:`neuro.backends._fused_conv`)."""
-    if max_density < 1.0 and _density(x) > max_density:
-        return None
-    from neuro.backends._fused_conv import event_conv2d as run_event
+    """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1) from the non-zero inputs; when ``x`` is denser than
+    ``max_density``, the dense convolution with its weight gradient from a channels-last input if that pays
+    (``x`` with at least :data:`~neuro.backends._fused_conv.NHWC_WEIGHT_GRAD_CHANNELS` channels and a weight that
+    needs a gradient), else ``None`` (see :mod:`neuro.backends._fused_conv`)."""
+    from neuro.backends import _fused_conv as fc
 
-    return run_event(x, weight, bias, padding)
+    if max_density < 1.0 and _density(x) > max_density:
+        if x.shape[1] >= fc.NHWC_WEIGHT_GRAD_CHANNELS and weight.requires_grad and torch.is_grad_enabled():
+            return fc.dense_conv2d(x, weight, bias, padding)
+        return None
+    return fc.event_conv2d(x, weight, bias, padding)
 
 
 def _pool_supports(x: Tensor, k: int) -> bool:

@@ -8,7 +8,9 @@ the same way: ``K * K * C_out`` multiply-adds per input event instead of the den
 The choice is made per call from the measured density (``mode="auto"``): at or below ``max_density``
 the event-driven path, above it (or for a configuration it does not cover) ``F.conv2d``. Both give the
 same result up to float summation order; the input gradient (hidden layers) is always torch's dense
-one.
+one. On the ``fused`` backend a too-dense input with at least 8 channels whose weight needs a gradient runs
+oneDNN's convolution with the weight gradient computed from a channels-last copy of the input, which oneDNN
+computes several times faster (see :mod:`neuro.backends._fused_conv`).
 
 The default ``max_density`` comes from the break-even against oneDNN measured on a 2-core AMD EPYC by
 ``neuro bench --only crossover`` (forward + weight gradient, 5x5 kernels, 512 images): 0.5 for 2 input

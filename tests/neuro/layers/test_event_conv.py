@@ -114,3 +114,52 @@ def test_broadcast_output_gradient():
     layer.zero_grad()
     F.conv2d(x, layer.weight, layer.bias, padding=1).sum().backward()
     torch.testing.assert_close(got, (layer.weight.grad, layer.bias.grad), rtol=1e-12, atol=1e-12)
+
+
+def _node(y):
+    """The autograd node that made ``y``, under the layer's reshapes."""
+    node = y.grad_fn
+    while type(node).__name__ in ("ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0"):
+        node = node.next_functions[0][0]
+    return type(node).__name__
+
+
+@pytest.mark.parametrize(("padding", "bias", "input_grad"), [(0, True, True), (2, False, True), (1, True, False)])
+def test_dense_path_weight_gradient_from_channels_last_equals_autograd(padding, bias, input_grad):
+    """A too-dense input with 8+ channels runs oneDNN's convolution with its weight gradient taken from a
+    channels-last copy of the input: the same values and gradients as ``F.conv2d``'s autograd."""
+    layer = EventConv2d(9, 5, 3, padding=padding, bias=bias).double()
+    x = _events((3, 2, 9, 8, 7), 0.6, seed=3, graded=True).requires_grad_(input_grad)
+    y = layer(x)
+    assert _node(y) == "_DenseConv2dBackward"
+    gy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=y.dtype)
+    y.backward(gy)
+    got = [x.grad, layer.weight.grad] + ([layer.bias.grad] if bias else [])
+    xr = x.detach().clone().requires_grad_(input_grad)
+    w, b = layer.weight.detach().clone().requires_grad_(), None if not bias else layer.bias.detach().clone()
+    if bias:
+        b.requires_grad_()
+    ref = F.conv2d(xr.flatten(0, 1), w, b, padding=padding).unflatten(0, (3, 2))
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    ref.backward(gy)
+    want = [xr.grad, w.grad] + ([b.grad] if bias else [])
+    for a, e in zip(got, want, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_path_gradcheck_and_where_it_applies():
+    from neuro.backends._fused_conv import NHWC_WEIGHT_GRAD_CHANNELS, dense_conv2d
+
+    x = _events((2, 8, 5, 4), 0.7, graded=True).requires_grad_()
+    w = torch.randn(3, 8, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: dense_conv2d(x, w, b, 1), (x, w, b))
+    dense = _events((2, NHWC_WEIGHT_GRAD_CHANNELS, 6, 6), 0.9)
+    few = EventConv2d(NHWC_WEIGHT_GRAD_CHANNELS - 1, 2, 3).double()
+    many = EventConv2d(NHWC_WEIGHT_GRAD_CHANNELS, 2, 3).double()
+    assert _node(few(dense[:, 1:])) == "ConvolutionBackward0"  # few channels: F.conv2d's autograd
+    assert _node(many(dense)) == "_DenseConv2dBackward"
+    with torch.no_grad():
+        torch.testing.assert_close(many(dense), F.conv2d(dense, many.weight, many.bias))
+    many.weight.requires_grad_(False)  # no weight gradient: nothing to gain from the copy
+    assert _node(many(dense)) == "ConvolutionBackward0"
