@@ -15,6 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 #: Real event recordings shipped beside the clone in CI (not part of a user's clone).
 SHARED_DATA = Path(os.environ.get("NEURO_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+# A tuning file measured on this machine (neuro bench --only crossover --save-tuning) would change the layers'
+# default thresholds: tests run with the built-in ones.
+os.environ["NEURO_TUNING"] = ""
+
 # Tests use small tensors: one thread avoids oversubscription on the 2-core CI machine (and under load).
 torch.set_num_threads(1)
 

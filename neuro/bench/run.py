@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from neuro.backends import tuning
 from neuro.bench import WORKLOADS
 from neuro.bench.harness import paired_ratios, profile_ops, spike_mismatches, stats, time_interleaved
 from neuro.bench.memory import measure
@@ -45,6 +46,8 @@ def machine() -> dict[str, Any]:
             "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1", "load_average": os.getloadavg()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    tuned = tuning.load()
+    info["tuning"] = None if tuned is None else {"path": str(tuning.default_path()), "measured": tuned.get("measured")}
     return info
 
 
@@ -200,19 +203,54 @@ def _data(log: Callable[[str], None]) -> dict[str, Any]:
     return result
 
 
+#: The layers ``crossover`` measures: label -> (class name, constructor sizes, input shape, input gradient).
+_CROSSOVER_CASES: dict[str, tuple[str, tuple[int, ...], tuple[int, ...], bool]] = {
+    "EventLinear 2312->512, 3200 rows": ("EventLinear", (2312, 512), (3200, 2312), False),
+    "EventLinear 256->1024, 8192 rows": ("EventLinear", (256, 1024), (8192, 256), False),
+    "EventConv2d 2->12 5x5, 512 x 34x34": ("EventConv2d", (2, 12, 5), (512, 2, 34, 34), False),
+    "EventConv2d 12->32 5x5, 512 x 15x15, with input gradient": ("EventConv2d", (12, 32, 5), (512, 12, 15, 15), True),
+}
+
+
+def _break_even(rows: list[dict[str, Any]], key: str = "") -> float:
+    """The highest measured density up to which the event-driven path was faster at every measured density (0.0
+    when it was slower from the lowest on): the first crossing, so that a noisy win at a high density, after
+    losses below it, does not count."""
+    best = 0.0
+    for row in sorted(rows, key=lambda r: r["density"]):
+        if row[f"event{key}_ms"] >= row[f"dense{key}_ms"]:
+            break
+        best = row["density"]
+    return best
+
+
+def tuning_entries(crossover: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The break-evens of a ``crossover`` result as :mod:`neuro.backends.tuning` entries."""
+    entries: dict[str, list[dict[str, Any]]] = {"event_linear": [], "event_conv2d": []}
+    for label, result in crossover.items():
+        kind, sizes, _, _ = _CROSSOVER_CASES[label]
+        both = result["event_faster_up_to"]
+        if kind == "EventLinear":
+            forward = max(both, result["event_forward_faster_up_to"])
+            entries["event_linear"].append({"in_features": sizes[0], "out_features": sizes[1], "max_density": both,
+                                            "max_forward_density": forward})
+        else:
+            entries["event_conv2d"].append({"in_channels": sizes[0], "out_channels": sizes[1],
+                                            "kernel_size": sizes[2], "max_density": both})
+    return entries
+
+
 def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
     """Forward + weight gradient of the event-driven layers against oneDNN, by input density: EventLinear on W1's
     first layer and on W5's fc1 (also the forward pass alone, in inference), EventConv2d on W2's two
     convolutions (the second one also with its input gradient)."""
     from neuro.layers import EventConv2d, EventLinear
 
-    cases = {"EventLinear 2312->512, 3200 rows": (EventLinear(2312, 512), (3200, 2312), False),
-             "EventLinear 256->1024, 8192 rows": (EventLinear(256, 1024), (8192, 256), False),
-             "EventConv2d 2->12 5x5, 512 x 34x34": (EventConv2d(2, 12, 5), (512, 2, 34, 34), False),
-             "EventConv2d 12->32 5x5, 512 x 15x15, with input gradient": (EventConv2d(12, 32, 5), (512, 12, 15, 15),
-                                                                           True)}
+    cases = _CROSSOVER_CASES
+    layers = {"EventLinear": EventLinear, "EventConv2d": EventConv2d}
     out: dict[str, Any] = {}
-    for label, (layer, shape, input_grad) in cases.items():
+    for label, (kind, sizes, shape, input_grad) in cases.items():
+        layer = layers[kind](*sizes)
         rows = []
         linear = isinstance(layer, EventLinear)
         log(f"crossover: {label}, forward + weight gradient{' (and forward alone)' if linear else ''}, event vs dense")
@@ -251,16 +289,19 @@ def _crossover(log: Callable[[str], None], repeats: int) -> dict[str, Any]:
         for key, what in (("", "the event path"), ("_forward", "the forward gather alone")):
             if key and not linear:
                 continue
-            faster = [r["density"] for r in rows if r[f"event{key}_ms"] < r[f"dense{key}_ms"]]
-            result[f"event{key}_faster_up_to"] = max(faster) if faster else None
+            result[f"event{key}_faster_up_to"] = _break_even(rows, key)
             log(f"  {what} is faster up to density {result[f'event{key}_faster_up_to']}")
         out[label] = result
     return out
 
 
 def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, warmup: int = 1,
-        log: Callable[[str], None] = print, brian2: str | None = None, profile: bool = False) -> dict[str, Any]:
+        log: Callable[[str], None] = print, brian2: str | None = None, profile: bool = False,
+        save_tuning: bool = False) -> dict[str, Any]:
     """Run the named workloads (default :data:`DEFAULT_ORDER`) and return the report.
+
+    ``save_tuning``: write the break-evens that ``crossover`` measured to the tuning file
+    (:mod:`neuro.backends.tuning`), which layers built afterwards on this machine take as their defaults.
 
     ``brian2``: the interpreter of a Python environment with Brian2, which then also runs W4. ``profile``:
     also say where the time of neuro and of the fastest peer goes (:func:`~neuro.bench.harness.profile_ops`).
@@ -275,6 +316,10 @@ def run(names: list[str] | None = None, size: str = "full", repeats: int = 5, wa
             report["results"][name] = _data(log)
         elif name == "crossover":
             report["results"][name] = _crossover(log, repeats)
+            if save_tuning:
+                path = tuning.save(tuning_entries(report["results"][name]))
+                report["tuning_saved"] = str(path)
+                log(f"break-evens written to {path}: layers built from now on on this machine default to them")
         else:
             result = _workload(name, size, repeats, warmup, log, brian2, profile)
             report["results"][name] = result
@@ -308,7 +353,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}, "
                  f"load average at start {m['load_average'][0]:.1f}, huge pages for large tensors "
                  f"{'on' if m['thp_mem_alloc'] else 'off'}; medians of {report['repeats']} round-robin repeats; "
-                 f"`neuro bench` (size {report['size']}).")
+                 f"`neuro bench` (size {report['size']}); event-driven thresholds: "
+                 + (f"this machine's, measured {m['tuning']['measured']} (`--save-tuning`)." if m.get("tuning")
+                    else "the built-in defaults."))
     return "\n".join(lines)
 
 

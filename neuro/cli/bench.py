@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", action="store_true",
                    help="also profile one training/inference step of neuro and of the fastest peer per workload "
                         "(torch profiler: the operations taking the most time)")
+    p.add_argument("--save-tuning", action="store_true",
+                   help="with crossover: write the measured break-even densities to the tuning file "
+                        "($NEURO_TUNING, else ~/.cache/neuro/tuning.json), which event-driven layers built "
+                        "afterwards on this machine take as their default thresholds")
     p.add_argument("--gpu-check", action="store_true",
                    help="instead: check the Triton backend against the reference on the GPU and time W1, W3, W5 "
                         "against SpikingJelly's GPU backends")
@@ -44,7 +48,8 @@ def _rerun_with_thp(args: argparse.Namespace) -> int:
     for flag, value in (("--only", args.only), ("--threads", args.threads), ("--brian2-python", args.brian2_python)):
         if value:
             cmd += [flag, str(value)]
-    cmd += [flag for flag, on in (("--gpu-check", args.gpu_check), ("--profile", args.profile)) if on]
+    cmd += [flag for flag, on in (("--gpu-check", args.gpu_check), ("--profile", args.profile),
+                                  ("--save-tuning", args.save_tuning)) if on]
     env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"}
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -68,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
         from neuro.bench.run import run as run_bench
 
         names = [n.strip() for n in args.only.split(",") if n.strip()] or None
+        if args.save_tuning and "crossover" not in (names or []):
+            raise SystemExit("neuro bench: --save-tuning needs crossover among --only (e.g. --only crossover)")
         report = run_bench(names, size=args.size, repeats=args.repeats, warmup=args.warmup,
-                           brian2=brian2_python(args.brian2_python), profile=args.profile)
+                           brian2=brian2_python(args.brian2_python), profile=args.profile,
+                           save_tuning=args.save_tuning)
         print()
         print(markdown(report))
     Path(args.json).write_text(json.dumps(report, indent=2, default=str))

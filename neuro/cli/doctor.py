@@ -31,7 +31,31 @@ def report() -> list[tuple[str, str]]:
     rows.append(("cuda", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"))
     for name, status in backends.available().items():
         rows.append((f"backend {name}", status))
+    rows.append(("event thresholds", _tuning()))
     return rows
+
+
+def _tuning() -> str:
+    """Where the event-driven layers' default thresholds come from (:mod:`neuro.backends.tuning`)."""
+    import warnings
+
+    from neuro.backends import tuning
+    from neuro.errors import ConfigError
+
+    path = tuning.default_path()
+    if path is None:
+        return "built-in (NEURO_TUNING is set empty)"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = tuning.load()
+    except ConfigError as exc:
+        return f"built-in; the tuning file is unusable: {exc}"
+    if data is not None:
+        return f"this machine's, measured {data.get('measured')} ({path})"
+    if caught:
+        return f"built-in; {path} was measured on another machine"
+    return f"built-in (no tuning file at {path}; `neuro bench --only crossover --save-tuning` writes one)"
 
 
 def run(args: argparse.Namespace) -> int:

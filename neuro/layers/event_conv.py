@@ -15,14 +15,17 @@ computes several times faster (see :mod:`neuro.backends._fused_conv`).
 The default ``max_density`` comes from the break-even against oneDNN measured on a 2-core AMD EPYC by
 ``neuro bench --only crossover`` (forward + weight gradient, 5x5 kernels, 512 images): 0.5 for 2 input
 channels (oneDNN is slow on so few), 0.1 for 12 (with the input gradient): so 0.4 below 8 input
-channels, 0.1 from 8 on. Run that command to see your machine's.
+channels, 0.1 from 8 on. Run that command to see your machine's; with ``--save-tuning`` it also stores them, and
+layers built afterwards on this machine take the break-even measured for the most similar channel counts
+(:mod:`neuro.backends.tuning`; on a 2-core Intel Xeon VM with AVX-512 the 2-channel one was 0.02).
 
 Args:
     in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode: as
         :class:`torch.nn.Conv2d`.
     mode: ``"auto"`` (choose by density), ``"event"`` (always, where the backend covers the configuration)
         or ``"dense"`` (always ``F.conv2d``).
-    max_density: density threshold of ``"auto"`` (default: see above).
+    max_density: density threshold of ``"auto"`` (default: this machine's tuned break-even, else
+        :func:`default_max_density`; see above).
 
 Shape:
     input ``(..., C_in, H, W)`` (e.g. time-major ``(T, B, C_in, H, W)``: all steps in one call), output
@@ -45,6 +48,7 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from neuro import backends
+from neuro.backends import tuning
 from neuro.errors import BackendError, ConfigError, ShapeError
 from neuro.layers.event_linear import choose_path
 
@@ -52,7 +56,7 @@ __all__ = ["EventConv2d", "default_max_density"]
 
 
 def default_max_density(in_channels: int) -> float:
-    """The measured break-even input density against oneDNN (see the module docstring)."""
+    """The built-in break-even input density against oneDNN, measured on a 2-core AMD EPYC (module docstring)."""
     return 0.4 if in_channels < 8 else 0.1
 
 
@@ -74,7 +78,8 @@ class EventConv2d(nn.Conv2d):
         if mode not in _MODES:
             raise ConfigError(f"EventConv2d: mode must be one of {_MODES}, got {mode!r}")
         if max_density is None:
-            max_density = default_max_density(in_channels)
+            tuned = tuning.event_conv2d_density(in_channels, out_channels)
+            max_density = default_max_density(in_channels) if tuned is None else tuned
         if not 0.0 <= max_density <= 1.0:
             raise ConfigError(f"EventConv2d: max_density must be in [0, 1], got {max_density!r}")
         self.mode = mode

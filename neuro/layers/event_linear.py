@@ -16,15 +16,19 @@ The forward gather alone pays up to higher densities than the weight gradient's:
 ``max_density`` but at most ``max_forward_density`` dense is gathered in the forward pass and kept as bits,
 its weight gradient being the GEMM of the unpacked bits (in inference, where there is no weight gradient, any
 input up to ``max_forward_density`` is gathered). The defaults are break-evens measured on a 2-core AMD EPYC
-(``neuro bench --only crossover`` prints them for your machine: forward + weight gradient, and forward alone).
+(``neuro bench --only crossover`` prints them for your machine: forward + weight gradient, and forward alone);
+after ``neuro bench --only crossover --save-tuning`` the break-evens measured on this machine for the most similar
+layer shape are the defaults instead (:mod:`neuro.backends.tuning`).
 
 Args:
     in_features, out_features, bias: as :class:`torch.nn.Linear`.
     mode: ``"auto"`` (choose by density), ``"event"`` (always gather, when a backend offers it) or
         ``"dense"`` (always ``F.linear``).
-    max_density: density threshold of ``"auto"`` for the event-driven forward pass and weight gradient.
+    max_density: density threshold of ``"auto"`` for the event-driven forward pass and weight gradient (default:
+        this machine's tuned break-even, else :data:`DEFAULT_MAX_DENSITY`).
     max_forward_density: density threshold of ``"auto"`` for the event-driven forward pass alone (binary inputs
-        when the weight needs a gradient); at least ``max_density`` in effect.
+        when the weight needs a gradient); at least ``max_density`` in effect (default: this machine's tuned
+        break-even, else :data:`DEFAULT_MAX_FORWARD_DENSITY`).
 
 Shape:
     input ``(..., in_features)`` (e.g. time-major ``(T, B, in_features)``: all steps in one call),
@@ -47,6 +51,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from neuro import backends
+from neuro.backends import tuning
 from neuro.errors import BackendError, ConfigError, ShapeError
 
 __all__ = ["DEFAULT_MAX_DENSITY", "DEFAULT_MAX_FORWARD_DENSITY", "EventLinear", "choose_path"]
@@ -74,12 +79,17 @@ class EventLinear(nn.Linear):
     stateful: ClassVar[bool] = False
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 mode: Literal["auto", "event", "dense"] = "auto", max_density: float = DEFAULT_MAX_DENSITY,
-                 max_forward_density: float = DEFAULT_MAX_FORWARD_DENSITY,
+                 mode: Literal["auto", "event", "dense"] = "auto", max_density: float | None = None,
+                 max_forward_density: float | None = None,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
         if mode not in _MODES:
             raise ConfigError(f"EventLinear: mode must be one of {_MODES}, got {mode!r}")
+        tuned = tuning.event_linear_densities(in_features, out_features)
+        if max_density is None:
+            max_density = DEFAULT_MAX_DENSITY if tuned is None else tuned[0]
+        if max_forward_density is None:
+            max_forward_density = DEFAULT_MAX_FORWARD_DENSITY if tuned is None else tuned[1]
         for name, value in (("max_density", max_density), ("max_forward_density", max_forward_density)):
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"EventLinear: {name} must be in [0, 1], got {value!r}")

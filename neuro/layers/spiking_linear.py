@@ -14,7 +14,8 @@ after the other; the results are the same either way.
 Args:
     in_features, out_features, bias: as :class:`torch.nn.Linear`.
     neuron: the neuron module (default :class:`~neuro.neurons.LIF`).
-    max_density: input density up to which the event-driven path runs.
+    max_density: input density up to which the event-driven path runs (default: as
+        :class:`~neuro.layers.EventLinear`'s, this machine's tuned break-even or the built-in one).
     recompute: on the fused path, keep only the compressed input for the backward pass, which gathers
         the synaptic currents again, block by block of neurons: peak training memory drops by about one
         ``(T, B, out_features)`` buffer for one more gather (default ``False``: keep the currents). Ignored
@@ -40,7 +41,7 @@ from torch import Tensor, nn
 from neuro import backends
 from neuro.core.recording import observed
 from neuro.errors import BackendError, ConfigError, ShapeError
-from neuro.layers.event_linear import DEFAULT_MAX_DENSITY, EventLinear
+from neuro.layers.event_linear import EventLinear
 from neuro.neurons.base import NeuronModule
 from neuro.neurons.lif import LIF
 
@@ -54,7 +55,7 @@ class SpikingLinear(nn.Module):
     stateful: ClassVar[bool] = True
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 neuron: NeuronModule | None = None, max_density: float = DEFAULT_MAX_DENSITY,
+                 neuron: NeuronModule | None = None, max_density: float | None = None,
                  recompute: bool = False) -> None:
         super().__init__()
         if not isinstance(recompute, bool):

@@ -25,7 +25,7 @@ from torch import nn
 
 from neuro.core.sequential import Sequential
 from neuro.errors import ConfigError
-from neuro.layers.event_linear import DEFAULT_MAX_DENSITY, EventLinear
+from neuro.layers.event_linear import EventLinear
 from neuro.layers.spiking_linear import SpikingLinear
 from neuro.neurons import build as build_neuron
 
@@ -40,7 +40,7 @@ class MLPSNNConfig:
     neuron: dict[str, Any] = field(default_factory=lambda: {"name": "lif"})
     readout: Literal["spikes", "membrane"] = "spikes"
     bias: bool = True
-    max_density: float = DEFAULT_MAX_DENSITY
+    max_density: float | None = None
     recompute: bool = False
 
     def __post_init__(self) -> None:
@@ -48,7 +48,7 @@ class MLPSNNConfig:
             raise ConfigError(f"model.hidden must be positive integers, got {self.hidden!r}")
         if self.readout not in ("spikes", "membrane"):
             raise ConfigError(f"model.readout must be 'spikes' or 'membrane', got {self.readout!r}")
-        if not 0.0 <= self.max_density <= 1.0:
+        if self.max_density is not None and not 0.0 <= self.max_density <= 1.0:
             raise ConfigError(f"model.max_density must be in [0, 1], got {self.max_density!r}")
 
 

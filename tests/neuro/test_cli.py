@@ -21,6 +21,22 @@ def test_doctor_reports_backends(capsys) -> None:
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "backend reference  available" in out and "torch" in out
+    assert "event thresholds   built-in (NEURO_TUNING is set empty)" in out  # the tests' setting (conftest)
+
+
+def test_doctor_says_where_the_thresholds_come_from(tmp_path, monkeypatch) -> None:
+    from neuro.backends import tuning
+    from neuro.cli.doctor import _tuning
+
+    path = tmp_path / "tuning.json"
+    monkeypatch.setenv("NEURO_TUNING", str(path))
+    assert "no tuning file at" in _tuning() and "--save-tuning" in _tuning()
+    tuning.save({"event_conv2d": [{"in_channels": 2, "out_channels": 12, "kernel_size": 5, "max_density": 0.02}]})
+    assert _tuning().startswith("this machine's, measured 20") and str(path) in _tuning()
+    path.write_text(path.read_text().replace('"cpu": "', '"cpu": "another '))
+    assert "was measured on another machine" in _tuning()
+    path.write_text("{")
+    assert "unusable" in _tuning() and "invalid JSON" in _tuning()
 
 
 @pytest.fixture

@@ -98,6 +98,9 @@ def test_run_report_and_cli(tmp_path):
     out = tmp_path / "bench.json"
     assert main(["bench", "--size", "tiny", "--only", "W3-fwd", "--repeats", "1", "--no-thp", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["results"]["W3-fwd"]["spikes_identical"]
+    assert "event-driven thresholds: the built-in defaults." in table  # the tests run without a tuning file
+    with pytest.raises(SystemExit, match="--save-tuning needs crossover"):
+        main(["bench", "--size", "tiny", "--only", "W3-fwd", "--no-thp", "--save-tuning", "--json", str(out)])
 
 
 def test_memory_report_has_the_recompute_variant():

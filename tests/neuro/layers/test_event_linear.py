@@ -228,6 +228,23 @@ def test_bitmap_csr_and_round_trip(rows, k, density, graded, seed):
     assert torch.equal(unpack(scanned.bits, k, torch.float64), (x != 0).double())
 
 
+@given(rows=st.integers(0, 200), k=st.integers(1, 90), density=st.floats(0.0, 1.0), graded=st.booleans(),
+       seed=st.integers(0, 100))
+def test_csc_transposition_is_torchs_column_major_nonzero(rows, k, density, graded, seed):
+    """The CSR -> CSC counting sort: for every column its rows ascending, and the values with them."""
+    from neuro.backends import _fused_event as fe
+
+    x = _spikes((rows, k), density, seed, dtype=torch.float32)
+    if graded:
+        x = x * torch.rand(x.shape, generator=torch.Generator().manual_seed(seed)) * 2
+    colptr, row_index, values = fe._to_csc(*fe.to_csr(x, fe.row_counts(x)), k)
+    nz = x.t().nonzero()  # (column, row) pairs, column-major
+    assert torch.equal(colptr[1:].long() - colptr[:-1].long(), torch.bincount(nz[:, 0], minlength=k))
+    assert torch.equal(row_index.long(), nz[:, 1])
+    if values is not None:
+        assert torch.equal(values, x[nz[:, 1], nz[:, 0]])
+
+
 def test_event_linear_op_declines_dense_inputs():
     from neuro.backends.fused import event_linear
 
