@@ -3,9 +3,11 @@
 Prints, for W5's attention block (:mod:`neuro.bench.sdsa`, full size, float32): the bytes autograd keeps for backward
 with the fused modules and with the two modules in sequence, and the step times of both, round-robin in this
 process (medians and the median of the paired ratios); then forward + backward of the pair alone on W5's token
-shapes (256 and 1024 channels).
+shapes (256 and 1024 channels). ``--statistics``: instead, the batch statistics alone on W5's shapes and a
+convolution's: one pass of :func:`neuro.backends._numba_norm.channel_moments` (what ``BatchNormNeuron`` runs) against
+two (the same kernel again about the mean, which reads the input twice) and ``torch.var_mean``.
 
-Usage: ``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/norm_neuron.py [--rounds 12]``
+Usage: ``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/norm_neuron.py [--rounds 12] [--statistics]``
 """
 
 from __future__ import annotations
@@ -59,10 +61,46 @@ def report(times: dict[str, list[float]], label: str) -> None:
           f"paired ratio {ratio:.3f}", flush=True)
 
 
+def batch_statistics(rounds: int) -> None:
+    """One pass of sums and squares against two passes and ``torch.var_mean``, with their largest differences."""
+    import numpy as np
+
+    from neuro.backends import _numba_norm as nn_
+    from neuro.backends._fused_bn_lif import _var_mean
+    from neuro.backends._parallel import blocks, run_blocks
+
+    def two_passes(z3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows, channels, length = z3.shape
+        partial = np.zeros((blocks(rows, nn_.ROWS), 2, channels))
+        run_blocks(nn_.channel_moments, rows, nn_.ROWS, z3.reshape(rows, -1), length, np.zeros(channels), partial,
+                   work=z3.size)
+        mean = partial.sum(axis=0)[0] / (rows * length)
+        run_blocks(nn_.channel_moments, rows, nn_.ROWS, z3.reshape(rows, -1), length, mean, partial, work=z3.size)
+        return mean, partial.sum(axis=0)[1] / (rows * length)
+
+    for shape in ((8192, 256, 1), (8192, 1024, 1), (512, 12, 900)):
+        z = torch.randn(shape) * 1.5 + 3.0
+        t = torch.from_numpy
+        var_t, mean_t = torch.var_mean(z.double(), dim=(0, 2), correction=0)
+        for name, (mean, var) in (("one pass", _var_mean(z.numpy())), ("two passes", two_passes(z.numpy()))):
+            print(f"{shape} {name}: largest relative difference from torch.var_mean (float64): mean "
+                  f"{float(((t(mean) - mean_t).abs() / mean_t.abs()).max()):.1e}, variance "
+                  f"{float(((t(var) - var_t).abs() / var_t).max()):.1e}")
+        times = round_robin({"one": lambda z=z: _var_mean(z.numpy()), "two": lambda z=z: two_passes(z.numpy()),
+                             "torch": lambda z=z: torch.var_mean(z, dim=(0, 2))}, rounds)
+        print(f"{shape}: one pass {statistics.median(times['one']) * 1e3:.2f} ms, two passes "
+              f"{statistics.median(times['two']) * 1e3:.2f} ms, torch.var_mean "
+              f"{statistics.median(times['torch']) * 1e3:.2f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--statistics", action="store_true")
     args = parser.parse_args()
+    if args.statistics:
+        batch_statistics(args.rounds)
+        return
     size = WORKLOADS["W5"].sizes["full"]
     t, b, dim, hw = size["T"], size["B"], size["dim"], size["hw"]
     torch.manual_seed(0)

@@ -133,17 +133,17 @@ def _statistics(norm: nn.modules.batchnorm._BatchNorm, z3: Tensor) -> tuple[bool
 
 
 def _var_mean(z3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and biased variance (float64) of an ``(N, C, L)`` array, over ``N`` and ``L``: two
-    parallel passes (:func:`neuro.backends._numba_norm.channel_sums`)."""
+    """Per-channel mean and biased variance (float64) of an ``(N, C, L)`` array, over ``N`` and ``L``: one parallel
+    pass of sums of deviations from the first sample of each channel and of their squares
+    (:func:`neuro.backends._numba_norm.channel_moments`)."""
     rows, channels, length = z3.shape
     count = rows * length
     z2 = z3.reshape(rows, -1)
-    partial = np.empty((blocks(rows, nn_.ROWS), channels))
-    mean = np.zeros(channels)
-    run_blocks(nn_.channel_sums, rows, nn_.ROWS, z2, length, mean, False, partial, work=z3.size)
-    mean = partial.sum(axis=0) / count
-    run_blocks(nn_.channel_sums, rows, nn_.ROWS, z2, length, mean, True, partial, work=z3.size)
-    return mean, partial.sum(axis=0) / count
+    shift = z3[0, :, 0].astype(np.float64) if z3.size else np.zeros(channels)
+    partial = np.zeros((max(1, blocks(rows, nn_.ROWS)), 2, channels))
+    run_blocks(nn_.channel_moments, rows, nn_.ROWS, z2, length, shift, partial, work=z3.size)
+    moments = partial.sum(axis=0) / max(1, count)
+    return shift + moments[0], np.maximum(moments[1] - moments[0] * moments[0], 0.0)
 
 
 def run_bn_neuron(spec: KernelSpec, norm: nn.modules.batchnorm._BatchNorm, z: Tensor, inner: int, state: NamedTuple

@@ -169,3 +169,17 @@ def test_folded_for_nir_and_round_trip():
     torch.testing.assert_close(result.model(x)[0], net(x)[0])
     report = verify_roundtrip(net, x, fold_batchnorm=True)
     assert "identical" in str(report)
+
+
+@pytest.mark.parametrize(("shape", "offset"), [((300, 7, 1), 0.0), ((300, 7, 1), 1e4), ((5, 3, 40), -3e3),
+                                               ((2, 1, 1), 1.0)])
+def test_batch_statistics_one_pass_against_torch(shape, offset):
+    """One pass of sums of deviations from each channel's first value and of their squares: no cancellation even
+    when the mean is far from zero relative to the spread."""
+    from neuro.backends._fused_bn_lif import _var_mean
+
+    z = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64) + offset
+    mean, var = _var_mean(z.numpy())
+    want_var, want_mean = torch.var_mean(z, dim=(0, 2), correction=0)
+    torch.testing.assert_close(torch.from_numpy(mean), want_mean, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(torch.from_numpy(var), want_var, rtol=1e-9, atol=1e-12)
