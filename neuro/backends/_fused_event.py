@@ -31,7 +31,8 @@ from neuro.backends import _numba_event as nk
 from neuro.backends._buffers import empty
 from neuro.backends._parallel import blocks, run_blocks
 
-__all__ = ["Csr", "RowScan", "currents", "event_linear", "input_grad", "row_counts", "to_csr", "unpack"]
+__all__ = ["Csr", "RowScan", "currents", "event_linear", "input_grad", "row_counts", "shared_input_linear", "to_csr",
+           "unpack"]
 
 
 class RowScan(NamedTuple):
@@ -208,11 +209,7 @@ UNPACKED = 1 << 20
 
 def _packed_weight_grad(gy: Tensor, bits: np.ndarray, k: int) -> Tensor:
     """``dy^T x`` with ``x`` unpacked from ``bits`` a slice of rows at a time."""
-    step = max(1, UNPACKED // k)
-    gw = gy.new_zeros(gy.shape[1], k)
-    for r0 in range(0, gy.shape[0], step):
-        gw.addmm_(gy[r0:r0 + step].t(), unpack(bits[r0:r0 + step], k, gy.dtype))
-    return gw
+    return _packed_weight_grads([gy], bits, k)[0]
 
 
 class _PackedLinear(torch.autograd.Function):
@@ -267,6 +264,98 @@ class _EventLinear(torch.autograd.Function):
             gw = _gather(rows, gy, colptr, col_values, transposed=True)  # (N, K)
         gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return gx, gw, gb, None
+
+
+class _SharedInputLinear(torch.autograd.Function):
+    """Several linear layers on one input (the query, key and value projections of a spiking transformer): the input
+    is scanned and compressed once, each layer's forward gathers (or multiplies) it, and the backward builds the
+    transposed structure (or unpacks the bits) once for all the weight gradients and sums the input gradients into
+    one buffer. ``params`` is ``(w_1, b_1, w_2, b_2, ...)``, a bias ``None`` where absent."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, scanned: RowScan, event: bool, gather: bool, *params: Tensor | None
+                ) -> tuple[Tensor, ...]:
+        weights, biases = params[0::2], params[1::2]
+        csr = to_csr(x, scanned) if event or gather else None
+        ctx.csr = csr if event else None
+        ctx.bits = scanned.bits if not event and any(w.requires_grad for w in weights) else None
+        ctx.rows, ctx.k = x.shape
+        ctx.has_bias = [b is not None for b in biases]
+        ctx.set_materialize_grads(False)  # an output left out of the loss: None, no zero-filled gradient
+        ctx.save_for_backward(*weights)
+        if csr is not None:
+            return tuple(currents(csr, w.detach().t(), b) for w, b in zip(weights, biases, strict=True))
+        return tuple(_dense(x, w.detach(), None if b is None else b.detach()) for w, b in zip(weights, biases,
+                                                                                         strict=True))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
+        weights = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gys = [None if g is None else g.contiguous() for g in grads]
+        gx = None
+        if need[0]:
+            for gy, w in zip(gys, weights, strict=True):
+                if gy is None:
+                    continue
+                if gx is None:
+                    gx = input_grad(gy, w)
+                else:
+                    gx.addmm_(gy, w)
+            if gx is None:
+                gx = weights[0].new_zeros(ctx.rows, ctx.k)
+        out: list[Tensor | None] = []
+        csc = None
+        wanted = [need[4 + 2 * i] and gy is not None for i, gy in enumerate(gys)]
+        if ctx.csr is not None and any(wanted):
+            csc = _to_csc(*ctx.csr, ctx.k)
+        packed = None
+        if ctx.csr is None and any(wanted):
+            packed = _packed_weight_grads([gy for gy, want in zip(gys, wanted, strict=True) if want], ctx.bits, ctx.k)
+        for i, gy in enumerate(gys):
+            gw = None
+            if wanted[i]:
+                if csc is not None:
+                    colptr, rows, col_values = csc
+                    gw = _gather(rows, gy, colptr, col_values, transposed=True)
+                else:
+                    gw = packed.pop(0)
+            gb = gy.sum(0) if gy is not None and ctx.has_bias[i] and need[5 + 2 * i] else None
+            out += [gw, gb]
+        ctx.csr = ctx.bits = None
+        return (gx, None, None, None, *out)
+
+
+def _packed_weight_grads(gys: list[Tensor], bits: np.ndarray, k: int) -> list[Tensor]:
+    """``dy_i^T x`` for every ``dy_i``, ``x`` unpacked from ``bits`` once, a slice of rows at a time."""
+    step = max(1, UNPACKED // k)
+    gws = [gy.new_zeros(gy.shape[1], k) for gy in gys]
+    for r0 in range(0, gys[0].shape[0], step):
+        x = unpack(bits[r0:r0 + step], k, gys[0].dtype)
+        for gw, gy in zip(gws, gys, strict=True):
+            gw.addmm_(gy[r0:r0 + step].t(), x)
+    return gws
+
+
+def shared_input_linear(x: Tensor, params: list[tuple[Tensor, Tensor | None]], max_density: float,
+                        max_forward_density: float | None = None) -> tuple[Tensor, ...] | None:
+    """``x @ w_i.T + b_i`` for every ``(w_i, b_i)`` of ``params`` with ``x`` scanned and compressed once (see
+    :class:`_SharedInputLinear`), choosing the path by density as :func:`event_linear` does; ``None`` where that
+    function would give ``None`` (the callers' GEMMs)."""
+    x = x.contiguous()
+    scanned = row_counts(x)
+    nnz = scanned.counts.sum()
+    flat = [t for pair in params for t in pair]
+    if nnz <= max_density * x.numel():
+        return _SharedInputLinear.apply(x, scanned, True, True, *flat)
+    gather = max_forward_density is not None and nnz <= max_forward_density * x.numel()
+    training = torch.is_grad_enabled() and any(w.requires_grad for w, _ in params)
+    if training and not scanned.binary:
+        return None
+    if training or gather:
+        return _SharedInputLinear.apply(x, scanned, False, gather, *flat)
+    return None
 
 
 def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: float = 1.0,

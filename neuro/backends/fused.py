@@ -13,6 +13,7 @@ op                      used by                                    options handl
 ``cuba_lif``            :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
 ``alif``                :class:`~neuro.neurons.ALIF`               built-in surrogate
 ``event_linear``        :class:`~neuro.layers.EventLinear`         any input values, float32/64
+``shared_input_linear`` :func:`~neuro.layers.shared_input`         several EventLinear, one input
 ``event_conv2d``        :class:`~neuro.layers.EventConv2d`         stride 1, square kernel, float32/64
 ``max_pool2d``          :class:`~neuro.layers.MaxPool2d`           window = stride, no padding
 ``recurrent_lif``       :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
@@ -68,6 +69,7 @@ __all__ = [
     "event_linear",
     "max_pool2d",
     "recurrent_lif",
+    "shared_input_linear",
     "spiking_avg_pool2d",
     "spiking_linear",
     "spiking_max_pool2d",
@@ -178,6 +180,20 @@ def event_linear(x: Tensor, weight: Tensor, bias: Tensor | None, max_density: fl
     return run_event(x, weight, bias, max_density, max_forward_density)
 
 
+def _shared_supports(x: Tensor, params: list[tuple[Tensor, Tensor | None]], max_density: float = 1.0,
+                     max_forward_density: float | None = None) -> bool:
+    return bool(params) and all(_event_supports(x, w, b) for w, b in params)
+
+
+def shared_input_linear(x: Tensor, params: list[tuple[Tensor, Tensor | None]], max_density: float = 1.0,
+                        max_forward_density: float | None = None) -> tuple[Tensor, ...] | None:
+    """``x @ w.T + b`` for every ``(w, b)`` of ``params``, ``x`` scanned and compressed once for all, or ``None``
+    when ``x`` is too dense (see :func:`neuro.backends._fused_event.shared_input_linear`)."""
+    from neuro.backends._fused_event import shared_input_linear as run_shared
+
+    return run_shared(x, params, max_density, max_forward_density)
+
+
 def _recurrent_supports(x: Tensor, state: NamedTuple, params: NamedTuple, weight: Tensor) -> bool:
     try:
         spec = lif_spec(params, x.dtype)
@@ -280,6 +296,7 @@ _NEURON = Impl(run, _supports)
 #: Operation name -> implementation.
 OPS: dict[str, Impl] = {"lif": _NEURON, "plif": _NEURON, "if": _NEURON, "cuba_lif": _NEURON, "alif": _NEURON,
                         "event_linear": Impl(event_linear, _event_supports),
+                        "shared_input_linear": Impl(shared_input_linear, _shared_supports),
                         "event_conv2d": Impl(event_conv2d, _conv_supports),
                         "max_pool2d": Impl(max_pool2d, _pool_supports),
                         "recurrent_lif": Impl(recurrent_lif, _recurrent_supports),

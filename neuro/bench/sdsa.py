@@ -10,7 +10,8 @@
   ``(T*B*N, C)``. neuro's version uses :class:`neuro.LIF` (fused kernels),
   :class:`~neuro.layers.EventLinear` (every linear input here is a spike tensor) and, where a
   BatchNorm feeds a neuron (q, k, v and the MLP's hidden layer), :class:`~neuro.layers.BatchNormNeuron`
-  (the normalisation folded into the neuron's kernels); the plain-torch
+  (the normalisation folded into the neuron's kernels), and computes q, k and v with
+  :func:`~neuro.layers.shared_input` (their common input spikes compressed once); the plain-torch
   version uses ``nn.Linear`` and a hand-written LIF loop. This standalone block (not the model zoo's
   :mod:`neuro.layers.spike_attention`) keeps the token-major neuro and torch versions identical but for
   their neurons and linear layers; :mod:`neuro.bench.meta` times the model zoo's Meta-SpikeFormer.
@@ -110,6 +111,7 @@ class TokenBlock(nn.Module):
         self.fc1, self.fc1_bn = linear(dim, hidden), nn.BatchNorm1d(hidden)
         self.fc2, self.fc2_bn = linear(hidden, dim), nn.BatchNorm1d(dim)
         self.fused: dict[str, nn.Module] = {}  # neuron name -> BatchNorm + neuron as one module (neuro only)
+        self.share_qkv = impl == "neuro"
         if impl == "neuro":
             from neuro import LIF
             from neuro.layers import BatchNormNeuron
@@ -126,17 +128,27 @@ class TokenBlock(nn.Module):
 
     def _spikes(self, name: str, linear: nn.Module, bn: nn.Module, s: Tensor) -> Tensor:
         """``lif[name](bn(linear(s)))``."""
+        return self._neuron(name, bn, linear(s.reshape(-1, s.shape[-1])), s.shape[:-1])
+
+    def _neuron(self, name: str, bn: nn.Module, z: Tensor, lead: torch.Size) -> Tensor:
+        """``lif[name](bn(z))`` of a linear layer's ``(T*B*N, C)`` output, as ``(*lead, C)`` spikes."""
         if name in self.fused:
-            z = linear(s.reshape(-1, s.shape[-1])).reshape(*s.shape[:-1], -1)
-            return self.fused[name](z)[0]
-        return self.lif[name](self._syn(linear, bn, s))
+            return self.fused[name](z.reshape(*lead, -1))[0]
+        return self.lif[name](bn(z).reshape(*lead, -1))
 
     def forward(self, x: Tensor, record: dict[str, Tensor] | None = None) -> Tensor:
         rec = {} if record is None else record
         s = self.lif["shortcut"](x)  # x: (T, B, N, C)
-        q = self._spikes("q", self.q, self.q_bn, s)
-        k = self._spikes("k", self.k, self.k_bn, s)
-        v = self._spikes("v", self.v, self.v_bn, s)
+        if self.share_qkv:  # neuro: q, k and v read the same spikes, compressed once for the three
+            from neuro.layers import shared_input
+
+            zs = shared_input(s.reshape(-1, s.shape[-1]), [self.q, self.k, self.v])
+            q, k, v = (self._neuron(name, bn, z, s.shape[:-1])
+                       for name, bn, z in zip("qkv", (self.q_bn, self.k_bn, self.v_bn), zs, strict=True))
+        else:
+            q = self._spikes("q", self.q, self.q_bn, s)
+            k = self._spikes("k", self.k, self.k_bn, s)
+            v = self._spikes("v", self.v, self.v_bn, s)
         kv = self.lif["kv"]((k * v).sum(dim=2, keepdim=True))  # (T, B, 1, C): per channel, over tokens
         rec.update(shortcut=s, q=q, k=k, v=v, kv=kv)
         x = self._syn(self.proj, self.proj_bn, q * kv) + x

@@ -44,6 +44,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 import torch
@@ -54,7 +55,7 @@ from neuro import backends
 from neuro.backends import tuning
 from neuro.errors import BackendError, ConfigError, ShapeError
 
-__all__ = ["DEFAULT_MAX_DENSITY", "DEFAULT_MAX_FORWARD_DENSITY", "EventLinear", "choose_path"]
+__all__ = ["DEFAULT_MAX_DENSITY", "DEFAULT_MAX_FORWARD_DENSITY", "EventLinear", "choose_path", "shared_input"]
 
 #: Break-even input density of the event-driven path against oneDNN's GEMM (see the module docstring).
 DEFAULT_MAX_DENSITY = 0.15
@@ -116,3 +117,44 @@ class EventLinear(nn.Linear):
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, mode={self.mode}, max_density={self.max_density:g}, "
                 f"max_forward_density={self.max_forward_density:g}")
+
+
+def shared_input(x: Tensor, layers: Sequence[EventLinear]) -> list[Tensor]:
+    """``[layer(x) for layer in layers]`` with the input scanned and compressed once for all of them.
+
+    The query, key and value projections of a spiking transformer read the same spikes: on a backend with the
+    ``"shared_input_linear"`` operation (``fused``) the spikes are counted and compressed once, each layer gathers
+    (or multiplies) them, and the backward pass builds the weight gradients' transposed structure (or unpacks the
+    spike bits) once and sums the input gradients in one buffer. Same values and gradients as calling the layers one
+    by one, up to float summation order. Layers in ``"auto"`` mode with equal thresholds and no hooks or recording on
+    them share; otherwise (or on the reference backend) each layer is simply called.
+
+    Example:
+        >>> import torch
+        >>> q, k, v = (EventLinear(64, 32, bias=False) for _ in range(3))
+        >>> s = (torch.rand(4, 8, 64) < 0.1).float()
+        >>> outs = shared_input(s, [q, k, v])
+        >>> [tuple(o.shape) for o in outs], torch.allclose(outs[1], k(s), atol=1e-6)
+        ([(4, 8, 32), (4, 8, 32), (4, 8, 32)], True)
+    """
+    from neuro.core.recording import observed
+
+    layers = list(layers)
+    first = layers[0] if layers else None
+    shareable = (first is not None and all(isinstance(m, EventLinear) for m in layers)
+                 and len({(m.mode, m.in_features, m.max_density, m.max_forward_density) for m in layers}) == 1
+                 and first.mode == "auto" and not observed(*layers))
+    if not shareable or x.shape[-1:] != (first.in_features,):
+        return [m(x) for m in layers]
+    x2 = x.reshape(-1, first.in_features)
+    if x2.numel() and choose_path(first.mode) == "event":
+        params = [(m.weight, m.bias) for m in layers]
+        limit, forward_limit = first.max_density, max(first.max_density, first.max_forward_density)
+        try:
+            _, fn = backends.resolve("shared_input_linear", x2, params, limit, forward_limit)
+        except BackendError:
+            fn = None
+        ys = None if fn is None else fn(x2, params, limit, forward_limit)
+        if ys is not None:
+            return [y.reshape(*x.shape[:-1], m.out_features) for y, m in zip(ys, layers, strict=True)]
+    return [F.linear(x, m.weight, m.bias) for m in layers]
