@@ -1,8 +1,9 @@
 """oneDNN's convolution weight gradient from a contiguous (NCHW) input against one from a channels-last copy made
 for it (the copy's time included), on W2's two layers: the measurement behind ``NHWC_WEIGHT_GRAD_CHANNELS`` in
 :mod:`neuro.backends._fused_conv`. Also W2's whole training step with that module's rule against without it
-(paired ratios of round-robin steps in one process). Medians of ``--repeats`` round-robin calls, float32, torch's
-default threads.
+(paired ratios of round-robin steps in one process), and W2's step with its first convolution (2 channels, 10%
+dense event frames) dense against event-driven (the threshold of :mod:`neuro.backends.tuning` on the Intel VM, 0.02,
+against the built-in 0.4). Medians of ``--repeats`` round-robin calls, float32, torch's default threads.
 
 Usage: ``PYTHONPATH=. python experiments/conv_weight_grad.py [--repeats 15]``
 """
@@ -56,6 +57,32 @@ def main() -> None:
     ratio = paired_ratios(t["with"], t["without"])
     print(f"W2 training step: {stats(t['with']).median:.1f} ms with the rule, {stats(t['without']).median:.1f} ms "
           f"without; paired ratio {ratio.median:.3f} (min {ratio.min:.3f}, max {ratio.max:.3f})")
+    from neuro.layers import EventConv2d
+
+    built: list[EventConv2d] = []
+    init = EventConv2d.__init__
+
+    def record(self: EventConv2d, *a: object, **k: object) -> None:
+        init(self, *a, **k)
+        built.append(self)
+
+    EventConv2d.__init__ = record  # type: ignore[method-assign]
+    try:
+        case = workload.build("neuro", workload.sizes["full"], torch.float32)
+    finally:
+        EventConv2d.__init__ = init  # type: ignore[method-assign]
+    first = built[0]
+
+    def first_layer(density: float) -> None:
+        first.max_density = density
+        case.step()
+
+    t = time_interleaved({"dense": lambda: first_layer(0.02), "event": lambda: first_layer(0.4)},
+                         repeats=args.repeats)
+    ratio = paired_ratios(t["dense"], t["event"])
+    print(f"W2 training step, first convolution dense: {stats(t['dense']).median:.1f} ms, event-driven: "
+          f"{stats(t['event']).median:.1f} ms; paired ratio {ratio.median:.3f} (min {ratio.min:.3f}, "
+          f"max {ratio.max:.3f})")
 
 
 if __name__ == "__main__":
