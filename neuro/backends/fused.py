@@ -4,24 +4,24 @@ One kernel call runs all T steps of a layer (no per-step Python, no per-step ten
 backward recomputes the membrane from the saved input, so BPTT keeps nothing per time step beyond
 the layer's input. Operations:
 
-======================  =========================================  ==================================
-op                      used by                                    options handled
-======================  =========================================  ==================================
-``lif``                 :class:`~neuro.neurons.LIF`                hard/subtract/no reset, delayed
-``plif``                :class:`~neuro.neurons.PLIF`               (snnTorch) timing, detach_reset,
-``if``                  :class:`~neuro.neurons.IF`                 decay_input, learnable tau,
-``cuba_lif``            :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
-``alif``                :class:`~neuro.neurons.ALIF`               built-in surrogate
-``event_linear``        :class:`~neuro.layers.EventLinear`         any input values, float32/64
-``shared_input_linear`` :func:`~neuro.layers.shared_input`         several EventLinear, one input
-``event_conv2d``        :class:`~neuro.layers.EventConv2d`         stride 1, square kernel, float32/64
-``max_pool2d``          :class:`~neuro.layers.MaxPool2d`           window = stride, no padding
-``recurrent_lif``       :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
-``spiking_linear``      :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
-``spiking_max_pool2d``  :class:`~neuro.layers.SpikingMaxPool2d`    the LIF family, window = stride
-``spiking_avg_pool2d``  :class:`~neuro.layers.SpikingAvgPool2d`    the LIF family, window = stride
-``batch_norm_neuron``   :class:`~neuro.layers.BatchNormNeuron`     the LIF family, fixed scalars
-======================  =========================================  ==================================
+=======================  =========================================  ==================================
+op                       used by                                    options handled
+=======================  =========================================  ==================================
+``lif``                  :class:`~neuro.neurons.LIF`                hard/subtract/no reset, delayed
+``plif``                 :class:`~neuro.neurons.PLIF`               (snnTorch) timing, detach_reset,
+``if``                   :class:`~neuro.neurons.IF`                 decay_input, learnable tau,
+``cuba_lif``             :class:`~neuro.neurons.CubaLIF`            threshold, v_leak, r; every
+``alif``                 :class:`~neuro.neurons.ALIF`               built-in surrogate
+``event_linear``         :class:`~neuro.layers.EventLinear`         any input values, float32/64
+``shared_input_linear``  :func:`~neuro.layers.shared_input`         several EventLinear, one input
+``event_conv2d``         :class:`~neuro.layers.EventConv2d`         stride 1, square kernel, float32/64
+``max_pool2d``           :class:`~neuro.layers.MaxPool2d`           window = stride, no padding
+``recurrent_lif``        :class:`~neuro.layers.RecurrentLIF`        inference, immediate resets
+``spiking_linear``       :class:`~neuro.layers.SpikingLinear`       the LIF family, sparse inputs
+``spiking_max_pool2d``   :class:`~neuro.layers.SpikingMaxPool2d`    the LIF family, window = stride
+``spiking_avg_pool2d``   :class:`~neuro.layers.SpikingAvgPool2d`    the LIF family, window = stride
+``batch_norm_neuron``    :class:`~neuro.layers.BatchNormNeuron`     the LIF family, fixed scalars
+=======================  =========================================  ==================================
 
 Anything else (float16/bfloat16, per-neuron parameter tensors, a custom surrogate or reset rule,
 a ``v_reset`` that requires grad, a step function the table does not list) is declined by the op's

@@ -3,11 +3,12 @@
 :class:`~neuro.layers.EventLinear` and :class:`~neuro.layers.EventConv2d` choose between their event-driven path
 and oneDNN's dense one by the input's density, against a threshold: the density where the two cost the same. That
 break-even depends on the CPU: on a 2-core AMD EPYC the event-driven 2 -> 12 channel 5x5 convolution of W2 paid up
-to 40% input density, on a 2-core Intel Xeon VM with AVX-512, whose oneDNN kernels are about twice as fast, only up
-to 2%. The built-in defaults are the AMD EPYC's. ``neuro bench --only crossover --save-tuning`` measures the
-break-evens of a few layer shapes on the machine at hand and writes them to a tuning file; layers built afterwards
-without an explicit threshold take the one measured for the most similar shape (nearest in the logarithms of the
-sizes), on that machine only. An explicit ``max_density`` always wins.
+to 50% input density, on a 2-core Intel Xeon VM with AVX-512 (where the peers' dense products ran about twice as
+fast: ``experiments/bench_cpu.json`` and ``bench_cpu_intel.json``) only up to 2%. The built-in defaults are the
+AMD EPYC's. ``neuro bench --only crossover --save-tuning`` measures the break-evens of a few layer shapes on the
+machine at hand and writes them to a tuning file; layers built afterwards without an explicit threshold take the
+one measured for the most similar shape (nearest in the logarithms of the sizes), on that machine only. An explicit
+``max_density`` always wins.
 
 The file is ``$NEURO_TUNING`` if set (empty: no tuning file), else ``$XDG_CACHE_HOME/neuro/tuning.json``
 (``~/.cache/neuro/tuning.json``). It is JSON::
