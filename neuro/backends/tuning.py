@@ -49,7 +49,7 @@ import torch
 
 from neuro.errors import ConfigError
 
-__all__ = ["default_path", "event_conv2d_density", "event_linear_densities", "load", "machine", "save"]
+__all__ = ["cpu_model", "default_path", "event_conv2d_density", "event_linear_densities", "load", "machine", "save"]
 
 FORMAT = 1
 _FIELDS = {"event_linear": {"in_features": int, "out_features": int, "max_density": float,
@@ -66,17 +66,20 @@ def default_path() -> Path | None:
     return Path(cache) / "neuro" / "tuning.json"
 
 
-def machine() -> dict[str, Any]:
-    """What a tuning file must match: CPU model (Linux's ``/proc/cpuinfo``), logical CPUs, torch threads."""
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name as Linux's ``/proc/cpuinfo`` gives it, else :mod:`platform`'s guess."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What a tuning file must match: CPU model, logical CPUs, torch threads."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
 
 
 def _validate(data: Any, where: str) -> dict[str, Any]:

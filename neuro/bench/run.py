@@ -13,7 +13,6 @@ import os
 import platform
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,15 +32,7 @@ _NAMES = {"neuro": "neuro", "snntorch": "snnTorch", "spikingjelly": "SpikingJell
 
 def machine() -> dict[str, Any]:
     """CPU model, cores, torch threads, OS and library versions."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": model, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    info = {"cpu": tuning.cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(), "python": platform.python_version(), "versions": versions(),
             "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1", "load_average": os.getloadavg()}
     if torch.cuda.is_available():
