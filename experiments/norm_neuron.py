@@ -5,9 +5,11 @@ with the fused modules and with the two modules in sequence, and the step times 
 process (medians and the median of the paired ratios); then forward + backward of the pair alone on W5's token
 shapes (256 and 1024 channels). ``--statistics``: instead, the batch statistics alone on W5's shapes and a
 convolution's: one pass of :func:`neuro.backends._numba_norm.channel_moments` (what ``BatchNormNeuron`` runs) against
-two (the same kernel again about the mean, which reads the input twice) and ``torch.var_mean``.
+two (the same kernel again about the mean, which reads the input twice) and ``torch.var_mean``. ``--qkv``: instead,
+W5's block step with q, k and v computed by :func:`neuro.layers.shared_input` (their input spikes compressed once)
+against three separate ``EventLinear`` calls (paired ratios of round-robin steps in one process).
 
-Usage: ``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/norm_neuron.py [--rounds 12] [--statistics]``
+Usage: ``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/norm_neuron.py [--rounds 12] [--statistics | --qkv]``
 """
 
 from __future__ import annotations
@@ -61,6 +63,27 @@ def report(times: dict[str, list[float]], label: str) -> None:
           f"paired ratio {ratio:.3f}", flush=True)
 
 
+def shared_qkv(rounds: int) -> None:
+    """W5's neuro block step, q/k/v through ``shared_input`` against three separate calls."""
+    size = WORKLOADS["W5"].sizes["full"]
+    torch.manual_seed(0)
+    block = TokenBlock(size["dim"], size["heads"], "neuro")
+    x = (torch.randn(size["T"], size["B"], size["hw"] ** 2, size["dim"]) * 1.5 + 0.8).requires_grad_()
+    g = torch.randn(x.shape)
+
+    def step(shared: bool) -> None:
+        block.share_qkv = shared
+        block.zero_grad(set_to_none=True)
+        x.grad = None
+        block(x).backward(g)
+
+    times = round_robin({"shared": lambda: step(True), "separate": lambda: step(False)}, rounds)
+    a, b = times["shared"], times["separate"]
+    ratio = statistics.median(p / q for p, q in zip(a, b, strict=True))
+    print(f"W5 block step: q, k, v shared {statistics.median(a) * 1e3:.1f} ms, separate "
+          f"{statistics.median(b) * 1e3:.1f} ms, paired ratio {ratio:.3f}", flush=True)
+
+
 def batch_statistics(rounds: int) -> None:
     """One pass of sums and squares against two passes and ``torch.var_mean``, with their largest differences."""
     import numpy as np
@@ -97,9 +120,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--statistics", action="store_true")
+    parser.add_argument("--qkv", action="store_true")
     args = parser.parse_args()
     if args.statistics:
         batch_statistics(args.rounds)
+        return
+    if args.qkv:
+        shared_qkv(args.rounds)
         return
     size = WORKLOADS["W5"].sizes["full"]
     t, b, dim, hw = size["T"], size["B"], size["dim"], size["hw"]
