@@ -4,7 +4,7 @@ Prints, for W5's attention block (:mod:`neuro.bench.sdsa`, full size, float32): 
 with the fused modules and with the two modules in sequence, and the step times of both, round-robin in this
 process (medians and the median of the paired ratios); then forward + backward of the pair alone on W5's token
 shapes (256 and 1024 channels). ``--statistics``: instead, the batch statistics alone on W5's shapes and a
-convolution's: one pass of :func:`neuro.backends._numba_norm.channel_moments` (what ``BatchNormNeuron`` runs) against
+convolution's: one pass of :func:`neuro.backends._numba_norm.paired_sums` (what ``BatchNormNeuron`` runs) against
 two (the same kernel again about the mean, which reads the input twice) and ``torch.var_mean``. ``--qkv``: instead,
 W5's block step with q, k and v computed by :func:`neuro.layers.shared_input` (their input spikes compressed once)
 against three separate ``EventLinear`` calls (paired ratios of round-robin steps in one process).
@@ -95,10 +95,11 @@ def batch_statistics(rounds: int) -> None:
     def two_passes(z3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows, channels, length = z3.shape
         partial = np.zeros((blocks(rows, nn_.ROWS), 2, channels))
-        run_blocks(nn_.channel_moments, rows, nn_.ROWS, z3.reshape(rows, -1), length, np.zeros(channels), partial,
-                   work=z3.size)
+        z2 = z3.reshape(rows, -1)
+        zero = np.zeros(channels)
+        run_blocks(nn_.paired_sums, rows, nn_.ROWS, z2, z2, length, zero, zero, partial, work=z3.size)
         mean = partial.sum(axis=0)[0] / (rows * length)
-        run_blocks(nn_.channel_moments, rows, nn_.ROWS, z3.reshape(rows, -1), length, mean, partial, work=z3.size)
+        run_blocks(nn_.paired_sums, rows, nn_.ROWS, z2, z2, length, mean, mean, partial, work=z3.size)
         return mean, partial.sum(axis=0)[1] / (rows * length)
 
     for shape in ((8192, 256, 1), (8192, 1024, 1), (512, 12, 900)):

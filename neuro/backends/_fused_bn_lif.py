@@ -98,7 +98,8 @@ def _train_backward(g3: Tensor, z3: Tensor, weight: Tensor | None, mean: Tensor,
     mean64 = mean.double().numpy()
     invstd64 = invstd.double().numpy()
     partial = np.empty((blocks(rows, nn_.ROWS), 2, channels))
-    run_blocks(nn_.grad_sums, rows, nn_.ROWS, g_np, z_np, length, mean64, partial, work=z3.numel())
+    run_blocks(nn_.paired_sums, rows, nn_.ROWS, g_np, z_np, length, np.zeros(channels), mean64, partial,
+               work=z3.numel())
     sums = partial.sum(axis=0)  # (2, C): sum dy, sum dy (z - mu)
     g_b = torch.from_numpy(sums[0]).to(g3.dtype)
     g_w = None if weight is None else torch.from_numpy(sums[1] * invstd64).to(g3.dtype)
@@ -135,13 +136,13 @@ def _statistics(norm: nn.modules.batchnorm._BatchNorm, z3: Tensor) -> tuple[bool
 def _var_mean(z3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and biased variance (float64) of an ``(N, C, L)`` array, over ``N`` and ``L``: one parallel
     pass of sums of deviations from the first sample of each channel and of their squares
-    (:func:`neuro.backends._numba_norm.channel_moments`)."""
+    (:func:`neuro.backends._numba_norm.paired_sums`)."""
     rows, channels, length = z3.shape
     count = rows * length
     z2 = z3.reshape(rows, -1)
     shift = z3[0, :, 0].astype(np.float64) if z3.size else np.zeros(channels)
     partial = np.zeros((max(1, blocks(rows, nn_.ROWS)), 2, channels))
-    run_blocks(nn_.channel_moments, rows, nn_.ROWS, z2, length, shift, partial, work=z3.size)
+    run_blocks(nn_.paired_sums, rows, nn_.ROWS, z2, z2, length, shift, shift, partial, work=z3.size)
     moments = partial.sum(axis=0) / max(1, count)
     return shift + moments[0], np.maximum(moments[1] - moments[0] * moments[0], 0.0)
 
