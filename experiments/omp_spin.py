@@ -1,13 +1,13 @@
-"""libgomp's spin-waiting against neuro's numba thread pool: a fused LIF layer's forward + backward at W5's shape
-(T=4, 32 x 64 x 256 neurons, the papers' tau = 2 node), alone and right after a small GEMM, in two child processes:
-one with libgomp's default spin count, one with ``GOMP_SPINCOUNT=0``.
+"""libgomp's spin-waiting against a thread pool of neuro's own: a fused LIF layer's forward + backward at W5's
+shape (T=4, 32 x 64 x 256 neurons, the papers' tau = 2 node), alone and right after a small GEMM, in child
+processes: neuro's kernels on torch's OpenMP team (the default, :mod:`neuro.backends._omp_team`), on neuro's own
+thread pool (``NEURO_PARALLEL=pool``), and on that pool with libgomp told not to spin (``GOMP_SPINCOUNT=0``).
 
 torch runs its parallel operations on libgomp's OpenMP threads, which after each parallel region keep spinning for
-a while before they sleep; neuro's numba kernels run on their own thread pool (:mod:`neuro.backends._parallel`).
-On a 2-core machine a spinning OpenMP thread takes a core from the kernel that follows any torch operation, even a
-``full_like`` that creates a neuron's initial state. ``GOMP_SPINCOUNT`` must be set before torch is imported (libgomp
-reads it when it starts), so neuro cannot set it for you; this script shows what it would change on your machine.
-Medians of ``--repeats`` calls.
+a while before they sleep. On a 2-core machine a spinning OpenMP thread takes a core from a separate pool's thread
+that runs right after any torch operation, even a ``full_like`` that creates a neuron's initial state; running the
+kernels on the OpenMP team itself avoids that without changing libgomp's settings for torch (``GOMP_SPINCOUNT``
+would also have to be set before torch is imported). Medians of ``--repeats`` calls.
 
 Usage: ``PYTHONPATH=. python experiments/omp_spin.py [--repeats 25]``
 """
@@ -60,8 +60,10 @@ def main() -> None:
     if args.child:
         child(args.repeats)
         return
-    for label, extra in (("libgomp's default spin count", {}), ("GOMP_SPINCOUNT=0", {"GOMP_SPINCOUNT": "0"})) * 2:
-        env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"} | extra
+    settings = (("torch's OpenMP team", {"NEURO_PARALLEL": "openmp"}), ("own pool", {"NEURO_PARALLEL": "pool"}),
+                ("own pool, GOMP_SPINCOUNT=0", {"NEURO_PARALLEL": "pool", "GOMP_SPINCOUNT": "0"}))
+    for label, extra in settings * 2:
+        env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "NEURO_PARALLEL")} | extra
         out = subprocess.run([sys.executable, __file__, "--child", "--repeats", str(args.repeats)], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         print(f"{label:30s} {out}", flush=True)

@@ -1,10 +1,12 @@
 """Run a numba kernel over blocks of neurons on several threads.
 
 The kernels are compiled ``nogil`` and serial (``kernel(*args, first_block, end_block, block)``);
-this module splits the block range into chunks and runs them on a thread pool sized by
-``torch.get_num_threads()``. Serial kernels compile about four times faster than ``prange`` ones,
-which matters because every option combination is its own specialised kernel, and a chunk queue
-keeps both cores busy on a shared machine where one thread may be descheduled.
+this module splits the block range into chunks and runs them on ``torch.get_num_threads()`` threads: torch's own
+OpenMP threads where torch runs on libgomp (:mod:`neuro.backends._omp_team`; they would otherwise spin on the
+cores a separate pool needs right after every torch operation), else (or with ``NEURO_PARALLEL=pool``) a thread
+pool of neuro's own. Serial kernels compile about four times faster than ``prange`` ones, which matters because
+every option combination is its own specialised kernel, and a chunk queue keeps both cores busy on a shared
+machine where one thread may be descheduled.
 
 Example:
     >>> import numpy as np
@@ -28,7 +30,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["blocks", "run_blocks"]
+from neuro.backends import _omp_team
+
+__all__ = ["blocks", "executor", "run_blocks"]
 
 #: Fewer elements than this per call run on the calling thread (thread hand-off costs ~50 us).
 SERIAL_BELOW = 1 << 15
@@ -37,6 +41,11 @@ SERIAL_BELOW = 1 << 15
 @functools.cache
 def _pool(threads: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="neuro-fused")
+
+
+def executor() -> str:
+    """Where :func:`run_blocks` runs its chunks now: ``"openmp"`` (torch's OpenMP threads) or ``"pool"``."""
+    return "openmp" if _omp_team.wanted() and _omp_team.library() is not None else "pool"
 
 
 def blocks(n: int, block: int) -> int:
@@ -56,6 +65,9 @@ def run_blocks(kernel: Callable[..., Any], n: int, block: int, *args: Any, work:
         return
     chunks = min(count, 4 * threads)
     bounds = [count * k // chunks for k in range(chunks + 1)]
+    if executor() == "openmp":
+        _omp_team.run(kernel, args, [(b0, b1) for b0, b1 in itertools.pairwise(bounds) if b1 > b0], block, threads)
+        return
     futures = [_pool(threads).submit(kernel, *args, b0, b1, block)
                for b0, b1 in itertools.pairwise(bounds) if b1 > b0]
     for f in futures:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from neuro.backends import tuning
+from neuro.backends._parallel import executor
 from neuro.bench import WORKLOADS
 from neuro.bench.harness import paired_ratios, profile_ops, spike_mismatches, stats, time_interleaved
 from neuro.bench.memory import measure
@@ -34,7 +35,8 @@ def machine() -> dict[str, Any]:
     """CPU model, cores, torch threads, OS and library versions."""
     info = {"cpu": tuning.cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(), "python": platform.python_version(), "versions": versions(),
-            "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1", "load_average": os.getloadavg()}
+            "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE") == "1", "load_average": os.getloadavg(),
+            "kernel_threads": executor()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     tuned = tuning.load()
@@ -344,7 +346,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}, "
                  f"load average at start {m['load_average'][0]:.1f}, huge pages for large tensors "
                  f"{'on' if m['thp_mem_alloc'] else 'off'}; medians of {report['repeats']} round-robin repeats; "
-                 f"`neuro bench` (size {report['size']}); event-driven thresholds: "
+                 f"`neuro bench` (size {report['size']}); neuro's kernels on "
+                 + ("torch's OpenMP threads" if m.get("kernel_threads", "openmp") == "openmp" else
+                    "neuro's own thread pool (`NEURO_PARALLEL=pool`)")
+                 + "; event-driven thresholds: "
                  + (f"this machine's, measured {m['tuning']['measured']} (`--save-tuning`)." if m.get("tuning")
                     else "the built-in defaults."))
     return "\n".join(lines)

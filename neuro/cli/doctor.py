@@ -28,11 +28,28 @@ def report() -> list[tuple[str, str]]:
         except importlib.metadata.PackageNotFoundError:
             rows.append((name, "not installed"))
     rows.append(("torch threads", str(torch.get_num_threads())))
+    rows.append(("kernel threads", _executor()))
     rows.append(("cuda", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"))
     for name, status in backends.available().items():
         rows.append((f"backend {name}", status))
     rows.append(("event thresholds", _tuning()))
     return rows
+
+
+def _executor() -> str:
+    """Which threads neuro's CPU kernels run on (:mod:`neuro.backends._parallel`)."""
+    from neuro.backends import _omp_team
+    from neuro.backends._parallel import executor
+    from neuro.errors import ConfigError
+
+    try:
+        mode = executor()
+    except ConfigError as exc:
+        return str(exc)
+    if mode == "openmp":
+        return f"torch's OpenMP team ({_omp_team.library_path()})"
+    why = "NEURO_PARALLEL=pool" if not _omp_team.wanted() else "torch does not run on libgomp here"
+    return f"neuro's own thread pool ({why})"
 
 
 def _tuning() -> str:

@@ -83,3 +83,18 @@ def test_bad_experiments_are_named_errors(tmp_path, capsys) -> None:
     bad.write_text('name = "x"\n[data]\nname = "nmnist"\n[model]\nname = "conv_snn"\n')
     assert main(["run", str(bad), "--out", str(tmp_path)]) == 2
     assert "set exactly one of n_time_bins" in capsys.readouterr().err
+
+
+def test_doctor_says_which_threads_run_the_kernels(monkeypatch) -> None:
+    from neuro.backends import _omp_team
+    from neuro.cli.doctor import _executor
+
+    monkeypatch.setenv("NEURO_PARALLEL", "pool")
+    assert _executor() == "neuro's own thread pool (NEURO_PARALLEL=pool)"
+    monkeypatch.setenv("NEURO_PARALLEL", "openmp")
+    if _omp_team.library() is None:
+        assert _executor() == "neuro's own thread pool (torch does not run on libgomp here)"
+    else:
+        assert _executor().startswith("torch's OpenMP team (") and "libgomp" in _executor()
+    monkeypatch.setenv("NEURO_PARALLEL", "gpu")
+    assert "NEURO_PARALLEL='gpu'" in _executor()

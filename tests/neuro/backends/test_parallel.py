@@ -10,7 +10,9 @@ import time
 import pytest
 import torch
 
-from neuro.backends._parallel import SERIAL_BELOW, run_blocks
+from neuro.backends import _omp_team
+from neuro.backends._parallel import SERIAL_BELOW, executor, run_blocks
+from neuro.errors import ConfigError
 
 
 @pytest.fixture
@@ -62,3 +64,95 @@ def test_an_error_propagates(two_threads):
     with pytest.raises(ValueError, match="bad block"):
         run_blocks(kernel, 64 * SERIAL_BELOW, SERIAL_BELOW)
     assert 0 in ran
+
+
+@pytest.fixture(params=["openmp", "pool"])
+def executor_mode(request, monkeypatch, two_threads):
+    """Each executor in turn (the OpenMP team only where torch runs on libgomp)."""
+    monkeypatch.setenv("NEURO_PARALLEL", request.param)
+    if request.param == "openmp" and _omp_team.library() is None:
+        pytest.skip("torch's parallel operations do not run on libgomp here")
+    assert executor() == request.param
+    return request.param
+
+
+def test_every_block_once_in_each_executor(executor_mode):
+    calls, lock = [], threading.Lock()
+    run_blocks(_recording_kernel(calls, lock, 0.002), 3 * SERIAL_BELOW + 7, 3, "args")
+    covered = sorted((b0, b1) for b0, b1, _ in calls)
+    assert covered[0][0] == 0 and covered[-1][1] == -(-(3 * SERIAL_BELOW + 7) // 3)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered)) and len(covered) == 8
+    assert len({ident for _, _, ident in calls}) <= 2
+
+
+def test_an_error_propagates_in_each_executor(executor_mode):
+    def kernel(b0, b1, bs):
+        time.sleep(0.005)
+        if b0 == 0:
+            raise KeyError("block 0")
+
+    with pytest.raises(KeyError, match="block 0"):
+        run_blocks(kernel, 64 * SERIAL_BELOW, SERIAL_BELOW)
+    calls, lock = [], threading.Lock()  # the executor still works afterwards
+    run_blocks(_recording_kernel(calls, lock), 3 * SERIAL_BELOW, 3, "args")
+    assert len(calls) == 8
+
+
+def test_the_openmp_executor_runs_on_torchs_team(executor_mode):
+    """The chunks run on members 0 and 1 of an OpenMP team of torch's libgomp, the caller being member 0; the pool
+    runs them on its own named threads, outside any team."""
+    lib = _omp_team.library()
+    seen, lock = [], threading.Lock()
+
+    def kernel(b0, b1, bs):
+        time.sleep(0.005)  # both threads get a chunk
+        member = lib.omp_get_thread_num() if lib is not None else None
+        with lock:
+            seen.append((threading.get_ident(), threading.current_thread().name, member))
+
+    run_blocks(kernel, 64 * SERIAL_BELOW, SERIAL_BELOW)
+    if executor_mode == "openmp":
+        assert {m for _, _, m in seen} == {0, 1}
+        assert all((ident == threading.get_ident()) == (m == 0) for ident, _, m in seen)
+    else:
+        assert all(name.startswith("neuro-fused") for _, name, _ in seen)
+
+
+def test_concurrent_callers_each_get_every_block(executor_mode):
+    results: dict[int, list] = {}
+
+    def caller(k: int) -> None:
+        calls, lock = [], threading.Lock()
+        run_blocks(_recording_kernel(calls, lock, 0.001), 3 * SERIAL_BELOW, 3, "args")
+        results[k] = sorted((b0, b1) for b0, b1, _ in calls)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == [0, 1, 2]
+    assert all(r == results[0] and len(r) == 8 for r in results.values())
+
+
+def test_a_fused_kernel_gives_the_same_result_in_each_executor(executor_mode):
+    from neuro import LIF
+    from neuro.backends import use
+
+    node = LIF(tau_mem=2e-3, dt=1e-3, reset="hard", detach_reset=True, surrogate="atan")
+    x = (torch.randn(4, 3 * SERIAL_BELOW, generator=torch.Generator().manual_seed(0)) + 0.8).requires_grad_()
+    with use("fused"):
+        s = node(x)[0]
+        s.backward(torch.ones_like(s))
+    with use("reference"):
+        x_ref = x.detach().clone().requires_grad_()
+        s_ref = node(x_ref)[0]
+        s_ref.backward(torch.ones_like(s_ref))
+    assert torch.equal(s, s_ref)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-6, atol=1e-7)
+
+
+def test_an_unknown_executor_is_named(monkeypatch):
+    monkeypatch.setenv("NEURO_PARALLEL", "tbb")
+    with pytest.raises(ConfigError, match="NEURO_PARALLEL='tbb'.*'openmp'.*'pool'"):
+        executor()

@@ -1,0 +1,135 @@
+"""Run neuro's kernel chunks on torch's own OpenMP threads (libgomp), through ``ctypes``.
+
+torch runs its parallel operations on libgomp's thread team, whose threads keep spinning for a while after each
+parallel region before they sleep (libgomp's default spin count, ``GOMP_SPINCOUNT``; a ``pause`` instruction costs
+over a hundred cycles on recent Intel cores, so the spin lasts milliseconds). A separate thread pool started
+right after a torch operation therefore finds its cores taken by spinning OpenMP threads: on a 2-core machine a
+fused LIF layer's forward + backward at W5's shape took 9-10 ms on neuro's own pool and 4.4-5.8 ms on torch's
+team (``PYTHONPATH=. python experiments/omp_spin.py``, which times both). Here the chunks run *on* that team
+instead: :func:`run` calls libgomp's ``GOMP_parallel`` (the entry point a compiler emits for ``#pragma omp
+parallel``) with a ``ctypes`` callback; every thread of the team, the caller included, takes chunks from a
+shared counter and calls the kernel, which is compiled ``nogil``, so the threads hold the GIL only to fetch a
+chunk. The team's threads are woken as torch wakes them, and spin afterwards as they do after torch's own
+operations.
+
+:func:`library` finds the libgomp that torch loaded (on Linux builds of torch, ``torch/lib/libgomp.so.1``, or
+any one libgomp in the process's memory map); where there is none (torch built with another OpenMP runtime or
+none, another OS), or ``NEURO_PARALLEL=pool``, :mod:`neuro.backends._parallel` keeps its own thread pool.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["library", "library_path", "run", "wanted"]
+
+_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+def _loaded_libgomp() -> list[str]:
+    """Paths of the libgomp objects mapped into this process (Linux), torch's own first."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return []
+    paths = sorted({line.split()[-1] for line in maps.splitlines() if "libgomp" in line.rsplit("/", 1)[-1]})
+    import torch
+
+    root = str(Path(torch.__file__).parent)
+    return sorted(paths, key=lambda p: not p.startswith(root))
+
+
+def library() -> ctypes.CDLL | None:
+    """torch's libgomp, with ``GOMP_parallel`` typed, or ``None`` where torch's parallel operations do not run on
+    libgomp (or this could not be confirmed)."""
+    found = _found()
+    return None if found is None else found[0]
+
+
+def library_path() -> str | None:
+    """The file of :func:`library` (``None`` where there is none)."""
+    found = _found()
+    return None if found is None else found[1]
+
+
+@functools.cache
+def _found() -> tuple[ctypes.CDLL, str] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import torch
+
+    if "OpenMP" not in torch.__config__.parallel_info():
+        return None
+    for path in _loaded_libgomp():
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: the same instance, not a second copy
+            fn = lib.GOMP_parallel
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+        fn.restype = None
+        return lib, path
+    return None
+
+
+# Jobs in flight, by the integer passed to the callback as its data pointer (several Python threads may each run
+# one: libgomp gives every calling thread its own team).
+_jobs: dict[int, tuple[Any, ...]] = {}
+_ids = itertools.count(1)  # 0 would arrive as a NULL pointer
+
+
+def _member(data: int | None) -> None:
+    """One team thread's part: chunks from the shared counter until none are left (errors kept for the caller)."""
+    job = _jobs.get(data or 0)
+    if job is None:
+        return
+    kernel, args, bounds, block, counter, errors = job
+    try:
+        while not errors:
+            k = next(counter)
+            if k >= len(bounds):
+                return
+            kernel(*args, bounds[k][0], bounds[k][1], block)
+    except BaseException as e:  # re-raised on the calling thread
+        errors.append(e)
+
+
+_member_c = _CALLBACK(_member)  # kept alive for the life of the module
+_member_ptr = ctypes.cast(_member_c, ctypes.c_void_p).value
+
+
+def run(kernel: Callable[..., Any], args: Sequence[Any], bounds: Sequence[tuple[int, int]], block: int,
+        threads: int) -> None:
+    """``kernel(*args, b0, b1, block)`` for every ``(b0, b1)`` in ``bounds`` on a team of ``threads`` OpenMP
+    threads (the caller among them); the first error any chunk raised is raised here, after the team is done."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError("no libgomp of torch's in this process (neuro.backends._omp_team.library() is None)")
+    key = next(_ids)
+    errors: list[BaseException] = []
+    _jobs[key] = (kernel, tuple(args), list(bounds), block, itertools.count(), errors)
+    try:
+        lib.GOMP_parallel(_member_ptr, key, threads, 0)  # ctypes releases the GIL for the call
+    finally:
+        del _jobs[key]
+    if errors:
+        raise errors[0]
+
+
+def wanted() -> bool:
+    """Whether :mod:`neuro.backends._parallel` should use the team: ``NEURO_PARALLEL`` is ``openmp`` (default) or
+    ``pool``."""
+    choice = os.environ.get("NEURO_PARALLEL", "openmp").strip().lower()
+    if choice not in ("openmp", "pool"):
+        from neuro.errors import ConfigError
+
+        raise ConfigError(f"NEURO_PARALLEL={choice!r}: expected 'openmp' (torch's OpenMP threads) or 'pool' "
+                          "(neuro's own thread pool)")
+    return choice == "openmp"
