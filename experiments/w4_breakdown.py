@@ -1,5 +1,6 @@
 """Where W4's time goes (the README's W4 paragraph): neuro's recurrent kernel with and without its recurrent
-synapses, and the same recurrent row sums through torch's own gather (``F.embedding_bag``, fbgemm, one call per
+synapses, on its sparse path (only the non-zero synapses added, from fan-out lists) instead of whole rows, and the
+same recurrent row sums through torch's own gather (``F.embedding_bag``, fbgemm, one call per
 step). Medians of ``--repeats`` calls, float32, torch's default threads.
 
 ``--tiles 128,256,512`` also times the kernel with these column tiles of the dense path
@@ -50,6 +51,15 @@ def main() -> None:
     for label, weight in (("with synapses   ", w_rec.numpy()), ("without synapses", None)):
         ms = median_ms(lambda weight=weight: run(current, v0, v0, weight, c, 0, False, threads), args.repeats)
         print(f"  recurrent kernel, {label}  {ms:7.1f} ms")
+    dense_above = _numba_recurrent.DENSE_ROWS_ABOVE
+    try:  # the same matrix on the sparse path: only the non-zero synapses, from the fan-out lists
+        _numba_recurrent.DENSE_ROWS_ABOVE = 2.0
+        if not np.array_equal(run(current, v0, v0, w_rec.numpy(), c, 0, False, threads)[0], spikes):
+            raise SystemExit("sparse path: different spikes")
+        ms = median_ms(lambda: run(current, v0, v0, w_rec.numpy(), c, 0, False, threads), args.repeats)
+    finally:
+        _numba_recurrent.DENSE_ROWS_ABOVE = dense_above
+    print(f"  the sparse path (non-zeros only)   {ms:7.1f} ms")
 
     # The same recurrent sums through fbgemm: step t adds, per sample, the rows of W^T of the neurons that fired
     # at step t - 1 (identical spikes, so identical work).
