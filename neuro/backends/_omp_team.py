@@ -12,9 +12,9 @@ shared counter and calls the kernel, which is compiled ``nogil``, so the threads
 chunk. The team's threads are woken as torch wakes them, and spin afterwards as they do after torch's own
 operations.
 
-:func:`library` finds the libgomp that torch loaded (on Linux builds of torch, ``torch/lib/libgomp.so.1``, or
-any one libgomp in the process's memory map); where there is none (torch built with another OpenMP runtime or
-none, another OS), or ``NEURO_PARALLEL=pool``, :mod:`neuro.backends._parallel` keeps its own thread pool.
+:func:`library` finds the libgomp that torch loaded (:func:`pick_libgomp`: on PyPI's Linux builds of torch,
+``torch/lib/libgomp.so.1``); where there is none (torch built with another OpenMP runtime or none, another OS), or
+with ``NEURO_PARALLEL=pool``, :mod:`neuro.backends._parallel` keeps its own thread pool.
 """
 
 from __future__ import annotations
@@ -24,26 +24,39 @@ import functools
 import itertools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["library", "library_path", "run", "wanted"]
+__all__ = ["library", "library_path", "pick_libgomp", "run", "wanted"]
 
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
+def pick_libgomp(mapped: Iterable[str], torch_dir: str) -> list[str]:
+    """Of the shared objects ``mapped`` into a process, the libgomp that torch's operations may run on: the one in
+    ``torch_dir`` (torch's own directory) if there is one, else the only libgomp mapped, provided no other OpenMP
+    runtime (LLVM's ``libomp``, Intel's ``libiomp5``) is mapped too, as torch may then run on that one."""
+    names = set(mapped)
+    gomp = sorted(p for p in names if p.rsplit("/", 1)[-1].startswith("libgomp"))
+    root = torch_dir.rstrip("/") + "/"
+    own = [p for p in gomp if p.startswith(root)]
+    if own:
+        return own
+    others = [p for p in names if p.rsplit("/", 1)[-1].startswith(("libomp", "libiomp"))]
+    return gomp if len(gomp) == 1 and not others else []
+
+
 def _loaded_libgomp() -> list[str]:
-    """Paths of the libgomp objects mapped into this process (Linux), torch's own first."""
+    """:func:`pick_libgomp` of this process's memory map (Linux; empty where it cannot be read)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
         return []
-    paths = sorted({line.split()[-1] for line in maps.splitlines() if "libgomp" in line.rsplit("/", 1)[-1]})
     import torch
 
-    root = str(Path(torch.__file__).parent)
-    return sorted(paths, key=lambda p: not p.startswith(root))
+    return pick_libgomp((line.split()[-1] for line in maps.splitlines() if "/" in line),
+                        str(Path(torch.__file__).parent))
 
 
 def library() -> ctypes.CDLL | None:

@@ -156,3 +156,15 @@ def test_an_unknown_executor_is_named(monkeypatch):
     monkeypatch.setenv("NEURO_PARALLEL", "tbb")
     with pytest.raises(ConfigError, match="NEURO_PARALLEL='tbb'.*'openmp'.*'pool'"):
         executor()
+
+
+def test_which_libgomp_is_torchs():
+    torch_dir = "/site/torch"
+    system = "/usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0"
+    own = "/site/torch/lib/libgomp.so.1"
+    assert _omp_team.pick_libgomp([system, own, "/usr/lib/libc.so.6"], torch_dir) == [own]
+    assert _omp_team.pick_libgomp([system, "/usr/lib/libc.so.6"], torch_dir + "/") == [system]
+    assert _omp_team.pick_libgomp([system, "/opt/intel/lib/libiomp5.so"], torch_dir) == []  # torch may run on iomp
+    assert _omp_team.pick_libgomp([system, "/usr/lib/llvm/libomp.so.5"], torch_dir) == []
+    assert _omp_team.pick_libgomp([system, "/opt/other/libgomp.so.1"], torch_dir) == []  # two, neither torch's
+    assert _omp_team.pick_libgomp(["/usr/lib/libc.so.6"], torch_dir) == []
