@@ -1,15 +1,14 @@
 """Run neuro's kernel chunks on torch's own OpenMP threads (libgomp), through ``ctypes``.
 
 torch runs its parallel operations on libgomp's thread team, whose threads keep spinning for a while after each
-parallel region before they sleep (libgomp's default spin count, ``GOMP_SPINCOUNT``; a ``pause`` instruction costs
-over a hundred cycles on recent Intel cores, so the spin lasts milliseconds). A separate thread pool started
-right after a torch operation therefore finds its cores taken by spinning OpenMP threads: on a 2-core machine a
-fused LIF layer's forward + backward at W5's shape took 9-10 ms on neuro's own pool and 4.4-5.8 ms on torch's
-team (``PYTHONPATH=. python experiments/omp_spin.py``, which times both). Here the chunks run *on* that team
-instead: :func:`run` calls libgomp's ``GOMP_parallel`` (the entry point a compiler emits for ``#pragma omp
-parallel``) with a ``ctypes`` callback; every thread of the team, the caller included, takes chunks from a
-shared counter and calls the kernel, which is compiled ``nogil``, so the threads hold the GIL only to fetch a
-chunk. The team's threads are woken as torch wakes them, and spin afterwards as they do after torch's own
+parallel region before they sleep (``GOMP_SPINCOUNT``: 300,000 busy-wait spins by default, libgomp's manual
+says). A separate thread pool started right after a torch operation therefore finds its cores taken by spinning
+OpenMP threads: on a 2-core Intel Xeon VM a fused LIF layer's forward + backward at W5's shape took 7.1-8.6 ms on
+neuro's own pool and 3.6-4.2 ms on torch's team (``PYTHONPATH=. python experiments/omp_spin.py``, which times
+both, 2026-11-27). Here the chunks run *on* that team instead: :func:`run` calls libgomp's ``GOMP_parallel``
+(the entry point a compiler emits for ``#pragma omp parallel``) with a ``ctypes`` callback; every thread of the
+team, the caller included, takes chunks from a shared counter and calls the kernel, which is compiled ``nogil``,
+so the threads hold the GIL only to fetch a chunk. The team's threads are woken as torch wakes them, and spin afterwards as they do after torch's own
 operations.
 
 :func:`library` finds the libgomp that torch loaded (:func:`pick_libgomp`: on PyPI's Linux builds of torch,
