@@ -8,8 +8,8 @@ neuro's own pool and 3.6-4.2 ms on torch's team (``PYTHONPATH=. python experimen
 both, 2026-11-27). Here the chunks run *on* that team instead: :func:`run` calls libgomp's ``GOMP_parallel``
 (the entry point a compiler emits for ``#pragma omp parallel``) with a ``ctypes`` callback; every thread of the
 team, the caller included, takes chunks from a shared counter and calls the kernel, which is compiled ``nogil``,
-so the threads hold the GIL only to fetch a chunk. The team's threads are woken as torch wakes them, and spin afterwards as they do after torch's own
-operations.
+so the threads hold the GIL only to fetch a chunk. The team's threads are woken as torch wakes them, and spin
+afterwards as they do after torch's own operations.
 
 :func:`library` finds the libgomp that torch loaded (:func:`pick_libgomp`: on PyPI's Linux builds of torch,
 ``torch/lib/libgomp.so.1``); where there is none (torch built with another OpenMP runtime or none, another OS), or
