@@ -138,10 +138,11 @@ def run(kernel: Callable[..., Any], args: Sequence[Any], bounds: Sequence[tuple[
 def wanted() -> bool:
     """Whether :mod:`neuro.backends._parallel` should use the team: ``NEURO_PARALLEL`` is ``openmp`` (default) or
     ``pool``."""
-    choice = os.environ.get("NEURO_PARALLEL", "openmp").strip().lower()
+    raw = os.environ.get("NEURO_PARALLEL", "openmp")
+    choice = raw.strip().lower()
     if choice not in ("openmp", "pool"):
         from neuro.errors import ConfigError
 
-        raise ConfigError(f"NEURO_PARALLEL={choice!r}: expected 'openmp' (torch's OpenMP threads) or 'pool' "
+        raise ConfigError(f"NEURO_PARALLEL={raw!r}: expected 'openmp' (torch's OpenMP threads) or 'pool' "
                           "(neuro's own thread pool)")
     return choice == "openmp"

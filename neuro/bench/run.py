@@ -323,6 +323,10 @@ def _verdict(ratio: float | None, goal: float) -> str:
     return "—" if ratio is None else f"{ratio:.2f} ({'met' if ratio <= goal else 'missed'})"
 
 
+_KERNEL_THREADS = {"openmp": "neuro's kernels on torch's OpenMP threads; ",
+                   "pool": "neuro's kernels on neuro's own thread pool (`NEURO_PARALLEL=pool`); "}
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The README table of a report."""
     cols = ["snntorch", "spikingjelly", "norse", "torch", "neuro"]
@@ -346,10 +350,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), {m['platform']}, "
                  f"load average at start {m['load_average'][0]:.1f}, huge pages for large tensors "
                  f"{'on' if m['thp_mem_alloc'] else 'off'}; medians of {report['repeats']} round-robin repeats; "
-                 f"`neuro bench` (size {report['size']}); neuro's kernels on "
-                 + ("torch's OpenMP threads" if m.get("kernel_threads", "openmp") == "openmp" else
-                    "neuro's own thread pool (`NEURO_PARALLEL=pool`)")
-                 + "; event-driven thresholds: "
+                 f"`neuro bench` (size {report['size']}); "
+                 + _KERNEL_THREADS.get(m.get("kernel_threads"), "")  # absent from reports older than the choice
+                 + "event-driven thresholds: "
                  + (f"this machine's, measured {m['tuning']['measured']} (`--save-tuning`)." if m.get("tuning")
                     else "the built-in defaults."))
     return "\n".join(lines)

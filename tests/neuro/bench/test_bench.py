@@ -99,6 +99,12 @@ def test_run_report_and_cli(tmp_path):
     assert main(["bench", "--size", "tiny", "--only", "W3-fwd", "--repeats", "1", "--no-thp", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["results"]["W3-fwd"]["spikes_identical"]
     assert "event-driven thresholds: the built-in defaults." in table  # the tests run without a tuning file
+    from neuro.backends._parallel import executor
+
+    assert report["machine"]["kernel_threads"] == executor()
+    assert ("on torch's OpenMP threads; " if executor() == "openmp" else "own thread pool") in table
+    del report["machine"]["kernel_threads"]  # a report from before the choice existed: no claim either way
+    assert "kernels on" not in markdown(report)
     with pytest.raises(SystemExit, match="--save-tuning needs crossover"):
         main(["bench", "--size", "tiny", "--only", "W3-fwd", "--no-thp", "--save-tuning", "--json", str(out)])
 
