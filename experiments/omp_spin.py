@@ -9,7 +9,12 @@ that runs right after any torch operation, even a ``full_like`` that creates a n
 kernels on the OpenMP team itself avoids that without changing libgomp's settings for torch (``GOMP_SPINCOUNT``
 would also have to be set before torch is imported). Medians of ``--repeats`` calls.
 
-Usage: ``PYTHONPATH=. python experiments/omp_spin.py [--repeats 25]``
+``--handoff``: instead, what handing a trivial kernel (65,536 additions) to the team costs, with the team threads
+keeping their Python thread state between callbacks (the default, ``_omp_team._keep_thread_state``) and with a
+fresh one for every callback (``ctypes``'s own behaviour), in alternating child processes; medians of 400 calls,
+right after one another and each right after a small torch operation.
+
+Usage: ``PYTHONPATH=. python experiments/omp_spin.py [--repeats 25] [--handoff]``
 """
 
 from __future__ import annotations
@@ -52,13 +57,60 @@ def child(repeats: int) -> None:
     print(f"LIF forward + backward {timed(False):.2f} ms alone, {timed(True):.2f} ms right after a GEMM", flush=True)
 
 
+def handoff_child(keep: bool) -> None:
+    import statistics
+    import time
+
+    import numpy as np
+    import torch
+    from numba import njit
+
+    from neuro.backends import _omp_team, _parallel
+
+    if not keep:
+        _omp_team._keep_thread_state = lambda: None
+
+    @njit(nogil=True)
+    def kernel(out, b0, b1, bs):
+        for i in range(b0 * bs, min(out.shape[0], b1 * bs)):
+            out[i] += 1.0
+
+    out = np.zeros(1 << 16)
+    a = torch.randn(1 << 20)
+    medians = []
+    for after_op in (False, True):
+        times = []
+        for _ in range(400):
+            if after_op:
+                a.mul_(1.0)
+            t0 = time.perf_counter()
+            _parallel.run_blocks(kernel, out.shape[0], 4096, out, work=1 << 20)
+            times.append(time.perf_counter() - t0)
+        medians.append(statistics.median(times) * 1e6)
+    print(f"hand-off {medians[0]:.1f} us back to back, {medians[1]:.1f} us right after a torch operation",
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=25)
+    parser.add_argument("--handoff", action="store_true", help="time handing a trivial kernel to the team instead")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", choices=("yes", "no"), default="yes", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.repeats)
+        if args.handoff:
+            handoff_child(args.keep == "yes")
+        else:
+            child(args.repeats)
+        return
+    if args.handoff:
+        for keep in ("yes", "no") * 3:
+            env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "NEURO_PARALLEL")}
+            out = subprocess.run([sys.executable, __file__, "--child", "--handoff", "--keep", keep], env=env,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            label = "thread states kept" if keep == "yes" else "fresh thread state per callback"
+            print(f"{label:32s} {out}", flush=True)
         return
     settings = (("torch's OpenMP team", {"NEURO_PARALLEL": "openmp"}), ("own pool", {"NEURO_PARALLEL": "pool"}),
                 ("own pool, GOMP_SPINCOUNT=0", {"NEURO_PARALLEL": "pool", "GOMP_SPINCOUNT": "0"}))

@@ -11,6 +11,12 @@ team, the caller included, takes chunks from a shared counter and calls the kern
 so the threads hold the GIL only to fetch a chunk. The team's threads are woken as torch wakes them, and spin
 afterwards as they do after torch's own operations.
 
+A ``ctypes`` callback on a thread Python did not start gets a fresh Python thread state for every call, created and
+destroyed around it (with a memory mapping for its frame stack each time); each team thread therefore keeps the
+first one it gets (:func:`_keep_thread_state`): a trivial kernel's hand-off took 70-86 us instead of 99-100 us back to
+back, 97-106 instead of 126-131 us right after a torch operation, on the VM above (``PYTHONPATH=. python
+experiments/omp_spin.py --handoff``, three alternating pairs of processes, 2026-11-28).
+
 :func:`library` finds the libgomp that torch loaded (:func:`pick_libgomp`: on PyPI's Linux builds of torch,
 ``torch/lib/libgomp.so.1``); where there is none (torch built with another OpenMP runtime or none, another OS), or
 with ``NEURO_PARALLEL=pool``, :mod:`neuro.backends._parallel` keeps its own thread pool.
@@ -23,6 +29,7 @@ import functools
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,12 +104,29 @@ _jobs: dict[int, tuple[Any, ...]] = {}
 _ids = itertools.count(1)  # 0 would arrive as a NULL pointer
 
 
+# Native ids of the team threads that keep their Python thread state (cleared in a forked child).
+_kept: set[int] = set()
+os.register_at_fork(after_in_child=_kept.clear)
+
+
+def _keep_thread_state() -> None:
+    """Keep this thread's Python thread state after the current callback returns: one more ``PyGILState_Ensure``,
+    never released, so ``ctypes``'s own release after the callback does not destroy it and the next callback on
+    this thread reuses it (only for threads Python did not start: one thread state each, for the process's life)."""
+    ident = threading.get_native_id()
+    if ident not in _kept:
+        ctypes.pythonapi.PyGILState_Ensure()
+        _kept.add(ident)
+
+
 def _member(data: int | None) -> None:
     """One team thread's part: chunks from the shared counter until none are left (errors kept for the caller)."""
     job = _jobs.get(data or 0)
     if job is None:
         return
-    kernel, args, bounds, block, counter, errors = job
+    kernel, args, bounds, block, counter, errors, caller = job
+    if threading.get_native_id() != caller:  # a thread of libgomp's, not the Python thread that called run()
+        _keep_thread_state()
     try:
         while not errors:
             k = next(counter)
@@ -126,7 +150,7 @@ def run(kernel: Callable[..., Any], args: Sequence[Any], bounds: Sequence[tuple[
         raise RuntimeError("no libgomp of torch's in this process (neuro.backends._omp_team.library() is None)")
     key = next(_ids)
     errors: list[BaseException] = []
-    _jobs[key] = (kernel, tuple(args), list(bounds), block, itertools.count(), errors)
+    _jobs[key] = (kernel, tuple(args), list(bounds), block, itertools.count(), errors, threading.get_native_id())
     try:
         lib.GOMP_parallel(_member_ptr, key, threads, 0)  # ctypes releases the GIL for the call
     finally:

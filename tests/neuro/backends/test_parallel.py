@@ -118,6 +118,30 @@ def test_the_openmp_executor_runs_on_torchs_team(executor_mode):
         assert all(name.startswith("neuro-fused") for _, name, _ in seen)
 
 
+def test_team_threads_keep_their_python_thread_state(executor_mode):
+    """A team thread's Python thread state outlives the callback: a ``threading.local`` set on it in one call is
+    still there in the next (``ctypes`` alone would give every callback a fresh thread state, and an empty local)."""
+    if executor_mode != "openmp":
+        pytest.skip("the pool's threads are Python threads")
+    lib = _omp_team.library()
+    local = threading.local()
+    seen, lock = [], threading.Lock()
+    run = [0]
+
+    def kernel(b0, b1, bs):
+        time.sleep(0.005)  # both threads get chunks
+        with lock:
+            seen.append((run[0], lib.omp_get_thread_num(), getattr(local, "run", None)))
+        local.run = run[0]
+
+    for k in range(2):
+        run[0] = k
+        run_blocks(kernel, 64 * SERIAL_BELOW, SERIAL_BELOW)
+    second = [before for k, member, before in seen if k == 1 and member == 1]
+    assert second and second[0] == 0  # the worker's first chunk of the second call sees the first call's mark
+    assert threading.get_native_id() not in _omp_team._kept  # the caller's own state is Python's to manage
+
+
 def test_concurrent_callers_each_get_every_block(executor_mode):
     results: dict[int, list] = {}
 
