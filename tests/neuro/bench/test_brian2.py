@@ -7,7 +7,7 @@ import os
 import pytest
 
 from neuro.bench import WORKLOADS
-from neuro.bench.brian import brian2_python, brian2_w4
+from neuro.bench.brian import brian2_python, brian2_w4, modes
 from neuro.bench.run import _brian2
 from neuro.errors import NeuroError
 
@@ -24,11 +24,40 @@ def test_a_missing_interpreter_is_named_with_the_set_up_command(tmp_path):
         brian2_python(str(tmp_path / "nope" / "python"))
 
 
+def test_brian2_is_timed_in_its_runtime_and_standalone_modes():
+    assert modes(1) == [("runtime", 0), ("standalone", 0)]
+    assert modes(4) == [("runtime", 0), ("standalone", 0), ("standalone", 4)]
+
+
 @pytest.mark.skipif(not os.environ.get("NEURO_BRIAN2_PYTHON"),
                     reason="no Brian2 environment (set NEURO_BRIAN2_PYTHON to its python; Brian2 needs numpy < 2.4)")
 def test_brian2_reproduces_neuros_reservoir_spikes():
     size = WORKLOADS["W4"].sizes["tiny"]
-    result = brian2_w4(size, brian2_python(), repeats=1, neuro_median_ms=1.0)
-    differing, total = result["mismatch_float64"]
-    assert total == size["T"] * size["B"] * size["neurons"] and differing == 0
-    assert result["samples_per_s"] > 0 and result["speedup"] > 0
+    result = brian2_w4(size, brian2_python(), repeats=1, neuro_median_ms=1.0,
+                       devices=[("runtime", 0), ("standalone", 0), ("standalone", 2)])
+    assert set(result["modes"]) == {"runtime", "standalone", "standalone-2t"}
+    for name, mode in result["modes"].items():  # every mode simulates neuro's reservoir exactly
+        assert "error" not in mode, mode
+        differing, total = mode["mismatch_float64"]
+        assert total == size["T"] * size["B"] * size["neurons"] and differing == 0, name
+    assert result["mode"] in result["modes"]
+    assert result["samples_per_s"] == max(m["samples_per_s"] for m in result["modes"].values())
+    assert result["speedup"] > 0
+
+
+@pytest.mark.skipif(not os.environ.get("NEURO_BRIAN2_PYTHON"),
+                    reason="no Brian2 environment (set NEURO_BRIAN2_PYTHON to its python; Brian2 needs numpy < 2.4)")
+def test_a_failing_mode_is_reported_and_the_others_still_count(monkeypatch):
+    import neuro.bench.brian as brian
+
+    real = brian._worker
+
+    def worker(*args, **kwargs):
+        if args[6:7] == ("standalone",):
+            raise NeuroError("Brian2 worker failed: no C++ compiler")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(brian, "_worker", worker)
+    result = brian2_w4(WORKLOADS["W4"].sizes["tiny"], brian2_python(), repeats=1,
+                       devices=[("runtime", 0), ("standalone", 0)])
+    assert result["mode"] == "runtime" and "no C++ compiler" in result["modes"]["standalone"]["error"]
