@@ -108,13 +108,19 @@ _ids = itertools.count(1)  # 0 would arrive as a NULL pointer
 _kept: set[int] = set()
 os.register_at_fork(after_in_child=_kept.clear)
 
+#: At most this many team threads keep their thread state. A kept state is never freed, even after its thread has
+#: ended (libgomp ends a team's threads when the Python thread that led it ends), so a program that runs kernels from
+#: many short-lived Python threads would otherwise accumulate them (about 20 KB each); past the limit, callbacks get
+#: ``ctypes``'s fresh thread state again.
+MAX_KEPT = 64
+
 
 def _keep_thread_state() -> None:
     """Keep this thread's Python thread state after the current callback returns: one more ``PyGILState_Ensure``,
     never released, so ``ctypes``'s own release after the callback does not destroy it and the next callback on
-    this thread reuses it (only for threads Python did not start: one thread state each, for the process's life)."""
+    this thread reuses it (only for threads Python did not start; at most :data:`MAX_KEPT` in a process)."""
     ident = threading.get_native_id()
-    if ident not in _kept:
+    if ident not in _kept and len(_kept) < MAX_KEPT:
         ctypes.pythonapi.PyGILState_Ensure()
         _kept.add(ident)
 

@@ -143,6 +143,28 @@ def test_team_threads_keep_their_python_thread_state(monkeypatch, two_threads):
     assert threading.get_native_id() not in _omp_team._kept  # the caller's own state is Python's to manage
 
 
+def test_kept_thread_states_are_bounded(monkeypatch, two_threads):
+    """Teams led by short-lived Python threads have threads of their own: past MAX_KEPT, no more states are kept,
+    and the kernels still run everywhere."""
+    monkeypatch.setenv("NEURO_PARALLEL", "openmp")
+    if _omp_team.library() is None:
+        pytest.skip("torch's parallel operations do not run on libgomp here")
+    monkeypatch.setattr(_omp_team, "MAX_KEPT", len(_omp_team._kept) + 1)
+    results = []
+
+    def caller() -> None:
+        calls, lock = [], threading.Lock()
+        run_blocks(_recording_kernel(calls, lock, 0.002), 3 * SERIAL_BELOW, 3, "args")
+        results.append(len(calls))
+
+    for _ in range(4):  # one after the other: each leads a team with a new libgomp thread
+        t = threading.Thread(target=caller)
+        t.start()
+        t.join(timeout=60)
+    assert results == [8, 8, 8, 8]
+    assert len(_omp_team._kept) <= _omp_team.MAX_KEPT
+
+
 def test_concurrent_callers_each_get_every_block(executor_mode):
     results: dict[int, list] = {}
 
