@@ -110,8 +110,9 @@ os.register_at_fork(after_in_child=_kept.clear)
 
 #: At most this many team threads keep their thread state. A kept state is never freed, even after its thread has
 #: ended (libgomp ends a team's threads when the Python thread that led it ends), so a program that runs kernels from
-#: many short-lived Python threads would otherwise accumulate them (about 20 KB each); past the limit, callbacks get
-#: ``ctypes``'s fresh thread state again.
+#: many short-lived Python threads would otherwise accumulate them (each with its 16 KB frame stack, the mapping
+#: ``strace`` shows made and unmade per callback without this); past the limit, callbacks get ``ctypes``'s fresh
+#: thread state again.
 MAX_KEPT = 64
 
 
