@@ -21,6 +21,8 @@ too dense to gather keeps only the bitmap). The gathers themselves are torch's `
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types, uint64
@@ -132,7 +134,8 @@ def _words(row, out, full):
 
 @overload(_words, inline="always")
 def _words_impl(row, out, full):
-    if not (row.layout == "C" and row.dtype in (types.float32, types.float64)):
+    # the masks' bits count from the lowest in memory order on a little-endian machine only
+    if not (row.layout == "C" and row.dtype in (types.float32, types.float64) and sys.byteorder == "little"):
         return lambda row, out, full: _scalar_words(row, out, full)
 
     def vector(row, out, full):
