@@ -46,6 +46,11 @@ def _lowest_bit(word, table):
     return table[((word & (~word + uint64(1))) * uint64(_DE_BRUIJN)) >> uint64(58)]
 
 
+def _mask_bits(builder: ir.IRBuilder, mask: ir.Value, lanes: int) -> ir.Value:
+    """A ``<lanes x i1>`` comparison mask as the low bits of an i64 (lane ``i`` in bit ``i``, little-endian)."""
+    return builder.zext(builder.bitcast(mask, ir.IntType(lanes)), ir.IntType(64))
+
+
 @intrinsic
 def _masks64(typingctx, row, start):
     """``(nonzero, other)``: uint64 bitmaps of ``row[start:start + 64]`` (a C-contiguous float32 or float64 row,
@@ -74,12 +79,8 @@ def _masks64(typingctx, row, start):
             nz = builder.fcmp_unordered("!=", v, zero)
             odd = builder.and_(nz, builder.fcmp_unordered("!=", v, one))
             shift = ir.Constant(i64, part * lanes)
-            for mask, name in ((nz, "nonzero"), (odd, "other")):
-                bits = builder.shl(builder.zext(builder.bitcast(mask, ir.IntType(lanes)), i64), shift)
-                if name == "nonzero":
-                    nonzero = builder.or_(nonzero, bits)
-                else:
-                    other = builder.or_(other, bits)
+            nonzero = builder.or_(nonzero, builder.shl(_mask_bits(builder, nz, lanes), shift))
+            other = builder.or_(other, builder.shl(_mask_bits(builder, odd, lanes), shift))
         return context.make_tuple(builder, sig.return_type, [nonzero, other])
 
     return sig, codegen
@@ -153,6 +154,8 @@ def _words_impl(row, out, full):
 
 @njit(cache=True, error_model="numpy")
 def _vector_words(row, out, full):
+    """:func:`_words` as a compiled function, which :func:`_count_block` takes as an argument (the overloaded
+    stub cannot be passed itself)."""
     return _words(row, out, full)
 
 
