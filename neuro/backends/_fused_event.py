@@ -1,11 +1,12 @@
 """The event-driven linear operation: ``y = x W^T + b`` from the non-zero inputs only.
 
 Forward: compress ``x`` (M, K) to CSR and sum, for every row, the rows of ``W^T`` selected by its
-active inputs — ``F.embedding_bag(indices, W^T, offsets, mode="sum")``, whose CPU kernels
-(fbgemm) are built for exactly this gather. Weight gradient: the same gather on the transposed
-structure, ``dW^T[k] = sum of dy[r] over the rows r where input k is active``. Both cost ``nnz x N``
-additions instead of ``M x K x N`` multiply-adds; the input gradient, when needed, is the dense
-``dy @ W``.
+active inputs — for a binary input neuro's tiled kernel (:mod:`neuro.backends._numba_gather`, where a
+256-byte-wide tile of the table fits in half of L2: :func:`tiled`), else ``F.embedding_bag(indices, W^T,
+offsets, mode="sum")``, whose CPU kernels (fbgemm) are built for this gather. Weight gradient: the same
+gather on the transposed structure, ``dW^T[k] = sum of dy[r] over the rows r where input k is active``.
+Both cost ``nnz x N`` additions instead of ``M x K x N`` multiply-adds; the input gradient, when needed, is
+the dense ``dy @ W``.
 
 Saved for backward: the compressed input (``int32`` offsets and indices, ``int64`` beyond 2^31
 entries, values only when the input is not binary) instead of the dense float input. A binary input
@@ -28,6 +29,7 @@ from torch.nn import functional as F
 
 from neuro.backends import _buffers
 from neuro.backends import _numba_event as nk
+from neuro.backends import _numba_gather as ng
 from neuro.backends._buffers import empty
 from neuro.backends._parallel import blocks, run_blocks
 
@@ -151,7 +153,40 @@ def _gather(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | No
     if whole_table(table.shape[0], table.shape[1], table.element_size(), offsets.shape[0] - 1):
         out = F.embedding_bag(indices, _rows(table), offsets[:-1], mode="sum", per_sample_weights=values)
         return out.t().contiguous() if transposed else out
+    if values is None and tiled(table):
+        return _gather_tiles(indices, table, offsets, transposed)
     return _gather_blocks(indices, table, offsets, values, transposed)
+
+
+def tiled(table: Tensor) -> bool:
+    """Whether a binary gather from ``table`` runs on neuro's tiled kernel (:func:`_gather_tiles`) rather than
+    ``embedding_bag`` in column blocks: float32 or float64, at least one tile wide, and a tile (the table's rows x
+    256 bytes) within half of L2. Measured on the 2-core Intel Xeon VM (2 MiB L2; ``THP_MEM_ALLOC_ENABLE=1
+    PYTHONPATH=. python experiments/gather_tiles.py``, 2026-11-28), paired ratios tiled / blocks: W4's input
+    projection (2312 rows) 0.73, W1's hidden layer forward (2312 rows) 0.91-0.95 and weight gradient (3200 rows)
+    0.76-0.84; W5's weight gradients (8192 rows, 2 MiB tiles) 1.01-1.05: left to ``embedding_bag``."""
+    width = ng.tile_columns(table.element_size())
+    return (table.dtype in (torch.float32, torch.float64) and table.shape[1] >= width
+            and table.shape[0] * ng.TILE_BYTES <= _L2 // 2)
+
+
+def _gather_tiles(indices: Tensor, table: Tensor, offsets: Tensor, transposed: bool = False) -> Tensor:
+    """:func:`_gather` of a binary input (no values) by :func:`neuro.backends._numba_gather.gather_tiles`: ``table``
+    copied into tiles of 256-byte rows, every bag summed tile by tile straight into its row of the result (its
+    column with ``transposed``: :func:`~neuro.backends._numba_gather.gather_tiles_t`)."""
+    k, n = table.shape
+    width = ng.tile_columns(table.element_size())
+    count = -(-n // width)
+    tiles = empty((count, k, width), table.dtype)
+    for t in range(count):
+        c0 = min(t * width, n - width)  # the last tile ends at column n
+        tiles[t].copy_(table[:, c0:c0 + width])
+    bags = offsets.shape[0] - 1
+    out = empty((n, bags) if transposed else (bags, n), table.dtype)
+    work, per_block = ng.work_blocks(bags, count, torch.get_num_threads())
+    run_blocks(ng.gather_tiles_t if transposed else ng.gather_tiles, work, 1, offsets.contiguous().numpy(),
+               indices.contiguous().numpy(), tiles.numpy(), out.numpy(), per_block, work=indices.shape[0] * n)
+    return out
 
 
 def _gather_blocks(indices: Tensor, table: Tensor, offsets: Tensor, values: Tensor | None, transposed: bool = False

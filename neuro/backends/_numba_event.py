@@ -15,8 +15,9 @@ the word intrinsic took the scan of W4's input (19200 x 2312 float32, 2% non-zer
 non-zero is 1, values read from ``x``), visiting only the set bits. ``csr_to_csc`` transposes that
 structure with a counting sort (``O(nnz + K)``), giving for every input column the rows where it is
 active; ``unpack_bits`` turns a bitmap back into 0/1 values (the weight gradient of a binary input
-too dense to gather keeps only the bitmap). The gathers themselves are torch's ``embedding_bag``
-(fbgemm kernels on CPU).
+too dense to gather keeps only the bitmap). The gathers themselves are :mod:`neuro.backends._numba_gather`'s
+tiled kernel for binary inputs (where a tile fits in L2) and torch's ``embedding_bag`` (fbgemm kernels on CPU)
+otherwise.
 """
 
 from __future__ import annotations

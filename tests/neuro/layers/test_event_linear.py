@@ -31,12 +31,15 @@ def _grads(layer, x, mode):
     return y.detach(), x.grad, layer.weight.grad.clone(), layer.bias.grad.clone()
 
 
-@pytest.fixture(params=["whole", "blocks"])
+@pytest.fixture(params=["whole", "tiles", "blocks"])
 def gather(request, monkeypatch):
-    """Every gather in one call, or in 64-column blocks (``_fused_event.whole_table`` decides by size)."""
+    """Every gather in one call, on neuro's tiled kernel where it applies (binary inputs), or in 64-column
+    ``embedding_bag`` blocks (``_fused_event.whole_table`` and ``tiled`` decide by size)."""
     from neuro.backends import _fused_event
 
     monkeypatch.setattr(_fused_event, "whole_table", lambda *a: request.param == "whole")
+    if request.param == "blocks":
+        monkeypatch.setattr(_fused_event, "tiled", lambda *a: False)
     return request.param
 
 
