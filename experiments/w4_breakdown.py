@@ -3,18 +3,21 @@ synapses, on its sparse path (only the non-zero synapses added, from fan-out lis
 same recurrent row sums through torch's own gather (``F.embedding_bag``, fbgemm, one call per
 step). Medians of ``--repeats`` calls, float32, torch's default threads.
 
-``--tiles 128,256,512`` also times the kernel with these column tiles of the dense path
-(``neuro.backends._numba_recurrent.TILE``), round-robin in this process (the order reversed every other round).
+``--baseline DIR`` also times the recurrent kernel of another checkout of this repository (its
+``neuro/backends/_numba_recurrent.py``, compiled afresh under another name; the rest of neuro is this one) round-robin
+with this one's, checks the spikes are identical and prints the paired ratio (this / baseline): e.g. a
+``git worktree add /tmp/before <commit>`` of the commit before a change.
 
-Usage: ``PYTHONPATH=. python experiments/w4_breakdown.py [--repeats 7] [--tiles 128,256,512]``
+Usage: ``PYTHONPATH=. python experiments/w4_breakdown.py [--repeats 7] [--baseline DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import importlib.util
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +26,7 @@ from torch.nn import functional as F
 from neuro.backends import _numba_recurrent
 from neuro.backends._numba_recurrent import run
 from neuro.bench import WORKLOADS
-from neuro.bench.harness import stats, time_interleaved
+from neuro.bench.harness import paired_ratios, stats, time_interleaved
 from neuro.bench.lsm import lsm_weights
 
 
@@ -35,7 +38,7 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--tiles", default="", help="comma-separated column tiles to compare")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose recurrent kernel to compare with")
     args = parser.parse_args()
     size = WORKLOADS["W4"].sizes["full"]
     x, w_in, w_rec = lsm_weights(size)
@@ -77,24 +80,26 @@ def main() -> None:
     ms = median_ms(gather_all, args.repeats)
     print(f"  the same row sums via embedding_bag {ms:7.1f} ms  ({adds / 1e9:.2f} G additions)")
 
-    if args.tiles:
-        widths = [int(w) for w in args.tiles.split(",")]
-        times: dict[int, list[float]] = {w: [] for w in widths}
-        default = _numba_recurrent.TILE
-        try:
-            for r in range(args.repeats + 1):  # the first round compiles and checks
-                for w in widths if r % 2 else widths[::-1]:
-                    _numba_recurrent.TILE = w
-                    t0 = time.perf_counter()
-                    out = run(current, v0, v0, w_rec.numpy(), c, 0, False, threads)[0]
-                    if r:
-                        times[w].append(time.perf_counter() - t0)
-                    elif not np.array_equal(out, spikes):
-                        raise SystemExit(f"tile {w}: different spikes")
-        finally:
-            _numba_recurrent.TILE = default
-        for w in widths:
-            print(f"  tiles of {w:4d} columns          {statistics.median(times[w]) * 1e3:7.1f} ms")
+    if args.baseline is not None:
+        path = args.baseline / "neuro" / "backends" / "_numba_recurrent.py"
+        if not path.is_file():
+            raise SystemExit(f"--baseline: no recurrent kernel at {path}")
+        with tempfile.TemporaryDirectory() as tmp:  # a copy compiled afresh: numba's cache knows the module's name
+            copy = Path(tmp) / "baseline_recurrent.py"
+            copy.write_text(path.read_text().replace("cache=True", "cache=False"))
+            spec = importlib.util.spec_from_file_location("baseline_recurrent", copy)
+            baseline = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(baseline)
+        if not np.array_equal(baseline.run(current, v0, v0, w_rec.numpy(), c, 0, False, threads)[0], spikes):
+            raise SystemExit("baseline: different spikes")
+        times = time_interleaved({
+            "this": lambda: run(current, v0, v0, w_rec.numpy(), c, 0, False, threads),
+            "baseline": lambda: baseline.run(current, v0, v0, w_rec.numpy(), c, 0, False, threads)},
+            repeats=args.repeats)
+        ratio = paired_ratios(times["this"], times["baseline"])
+        print(f"  this kernel {stats(times['this']).median:7.1f} ms, {args.baseline}'s "
+              f"{stats(times['baseline']).median:7.1f} ms: paired ratio {ratio.median:.3f} "
+              f"[{ratio.min:.3f}, {ratio.max:.3f}]")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 The table (``W^T``, one row per input) is read in column tiles of :func:`tile_columns` columns (256 bytes:
 four 64-byte vectors), stored tile-major (``(tiles, K, width)``, see :func:`tile_table`) so that a tile's rows
 are adjacent and the tile stays in L2 while every row of a block of bags is summed from it. Per bag and tile,
-:func:`_sum_rows` (an LLVM intrinsic) keeps the four vector sums in registers, adds the bag's rows in order and
+:func:`sum_rows` (an LLVM intrinsic) keeps the four vector sums in registers, adds the bag's rows in order and
 stores them once into the output, prefetching the row it will add :data:`PREFETCH` rows later. The sums are
 the plain left-to-right float sums of fbgemm's ``embedding_bag`` (and of the reference ``x @ W^T`` up to
 float order); the result is written straight into its place in the ``(M, N)`` output, where torch's gather
@@ -20,17 +20,19 @@ prefetching the W1 weight gradient lost its gain (1.05).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["PREFETCH", "TILE_BYTES", "gather_tiles", "gather_tiles_t", "tile_columns", "work_blocks"]
+__all__ = ["PREFETCH", "TILE_BYTES", "gather_tiles", "gather_tiles_t", "sum_rows", "sum_rows_512", "tile_columns",
+           "work_blocks"]
 
 #: Bytes of a tile's row: four 64-byte vectors (kept in registers as the sums).
 TILE_BYTES = 256
-_VECTORS = 4
 #: Rows ahead whose tile row is prefetched.
 PREFETCH = 8
 
@@ -46,59 +48,71 @@ def _index(builder: ir.IRBuilder, pointer: ir.Value, position: ir.Value) -> ir.V
     return builder.sext(value, ir.IntType(64)) if value.type.width < 64 else value
 
 
-@intrinsic
-def _sum_rows(typingctx, tile, indices, p, e, out, o0):
-    """``out[o0:o0 + width] = sum of tile[indices[q]] for q in [p, e)``, in that order (``tile`` a C-contiguous
-    ``(K, width)`` float32/float64 array, ``width`` = :func:`tile_columns`; ``indices`` C-contiguous integers
-    below K; ``out`` a C-contiguous 1-D array of the same dtype with ``o0 + width`` in bounds; nothing is
-    checked). Four vector sums in registers, started at +0.0; row ``indices[min(q + PREFETCH, e - 1)]`` is
-    prefetched while row ``indices[q]`` is added."""
-    if not (isinstance(tile, types.Array) and tile.ndim == 2 and tile.layout == "C"
-            and tile.dtype in (types.float32, types.float64)
-            and isinstance(indices, types.Array) and indices.ndim == 1 and indices.layout == "C"
-            and isinstance(indices.dtype, types.Integer)
-            and isinstance(out, types.Array) and out.ndim == 1 and out.layout == "C" and out.dtype == tile.dtype
-            and all(isinstance(a, types.Integer) for a in (p, e, o0))):
-        return None
-    lanes = 64 // (tile.dtype.bitwidth // 8)
-    sig = types.none(tile, indices, p, e, out, o0)
+def _sum_rows_of(vectors: int) -> Callable[..., None]:
+    """The :func:`sum_rows` intrinsic for rows of ``vectors`` 64-byte vectors."""
 
-    def codegen(context, builder, sig, args):
-        tile_t, index_t, p_t, e_t, out_t, o0_t = sig.args
-        table = context.make_array(tile_t)(context, builder, value=args[0])
-        index = context.make_array(index_t)(context, builder, value=args[1])
-        dst = context.make_array(out_t)(context, builder, value=args[4])
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        byte_pointer = ir.IntType(8).as_pointer()
-        element = context.get_value_type(tile_t.dtype)
-        vector = ir.VectorType(element, lanes)
-        align = tile_t.dtype.bitwidth // 8
-        width = builder.extract_value(table.shape, 1)
-        first = context.cast(builder, args[2], p_t, types.intp)
-        end = context.cast(builder, args[3], e_t, types.intp)
-        prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0")
-        zero = ir.Constant(vector, [ir.Constant(element, 0.0)] * lanes)
-        sums = [cgutils.alloca_once_value(builder, zero) for _ in range(_VECTORS)]  # promoted to registers
-        with cgutils.for_range(builder, builder.sub(end, first)) as loop:
-            q = builder.add(first, loop.index)
-            ahead = builder.add(q, ir.Constant(i64, PREFETCH))
-            ahead = builder.select(builder.icmp_signed("<", ahead, end), ahead, builder.sub(end, ir.Constant(i64, 1)))
-            later = builder.gep(table.data, [builder.mul(_index(builder, index.data, ahead), width)])
-            row = builder.gep(table.data, [builder.mul(_index(builder, index.data, q), width)])
-            for k in range(_VECTORS):
-                offset = ir.Constant(i64, k * lanes)
-                builder.call(prefetch, [builder.bitcast(builder.gep(later, [offset]), byte_pointer),
-                                        ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-                value = builder.load(builder.bitcast(builder.gep(row, [offset]), vector.as_pointer()), align=align)
-                builder.store(builder.fadd(builder.load(sums[k]), value), sums[k])
-        base = builder.gep(dst.data, [context.cast(builder, args[5], o0_t, types.intp)])
-        for k in range(_VECTORS):
-            pointer = builder.bitcast(builder.gep(base, [ir.Constant(i64, k * lanes)]), vector.as_pointer())
-            builder.store(builder.load(sums[k]), pointer, align=align)
-        return context.get_dummy_value()
+    @intrinsic
+    def sum_rows(typingctx, tile, indices, p, e, out, o0):
+        if not (isinstance(tile, types.Array) and tile.ndim == 2 and tile.layout == "C"
+                and tile.dtype in (types.float32, types.float64)
+                and isinstance(indices, types.Array) and indices.ndim == 1 and indices.layout == "C"
+                and isinstance(indices.dtype, types.Integer)
+                and isinstance(out, types.Array) and out.ndim == 1 and out.layout == "C" and out.dtype == tile.dtype
+                and all(isinstance(a, types.Integer) for a in (p, e, o0))):
+            return None
+        lanes = 64 // (tile.dtype.bitwidth // 8)
+        sig = types.none(tile, indices, p, e, out, o0)
 
-    return sig, codegen
+        def codegen(context, builder, sig, args):
+            tile_t, index_t, p_t, e_t, out_t, o0_t = sig.args
+            table = context.make_array(tile_t)(context, builder, value=args[0])
+            index = context.make_array(index_t)(context, builder, value=args[1])
+            dst = context.make_array(out_t)(context, builder, value=args[4])
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            byte_pointer = ir.IntType(8).as_pointer()
+            element = context.get_value_type(tile_t.dtype)
+            vector = ir.VectorType(element, lanes)
+            align = tile_t.dtype.bitwidth // 8
+            width = builder.extract_value(table.shape, 1)
+            first = context.cast(builder, args[2], p_t, types.intp)
+            end = context.cast(builder, args[3], e_t, types.intp)
+            prefetch = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0")
+            zero = ir.Constant(vector, [ir.Constant(element, 0.0)] * lanes)
+            sums = [cgutils.alloca_once_value(builder, zero) for _ in range(vectors)]  # promoted to registers
+            with cgutils.for_range(builder, builder.sub(end, first)) as loop:
+                q = builder.add(first, loop.index)
+                ahead = builder.add(q, ir.Constant(i64, PREFETCH))
+                last = builder.sub(end, ir.Constant(i64, 1))
+                ahead = builder.select(builder.icmp_signed("<", ahead, end), ahead, last)
+                later = builder.gep(table.data, [builder.mul(_index(builder, index.data, ahead), width)])
+                row = builder.gep(table.data, [builder.mul(_index(builder, index.data, q), width)])
+                for k in range(vectors):
+                    offset = ir.Constant(i64, k * lanes)
+                    builder.call(prefetch, [builder.bitcast(builder.gep(later, [offset]), byte_pointer),
+                                            ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+                    pointer = builder.bitcast(builder.gep(row, [offset]), vector.as_pointer())
+                    value = builder.load(pointer, align=align)
+                    builder.store(builder.fadd(builder.load(sums[k]), value), sums[k])
+            base = builder.gep(dst.data, [context.cast(builder, args[5], o0_t, types.intp)])
+            for k in range(vectors):
+                pointer = builder.bitcast(builder.gep(base, [ir.Constant(i64, k * lanes)]), vector.as_pointer())
+                builder.store(builder.load(sums[k]), pointer, align=align)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return sum_rows
+
+
+#: ``sum_rows(tile, indices, p, e, out, o0)``: ``out[o0:o0 + width] = sum of tile[indices[q]] for q in [p, e)``,
+#: in that order, for a C-contiguous ``(K, width)`` float32/float64 ``tile`` whose rows are :data:`TILE_BYTES`
+#: (``sum_rows``) or 512 bytes (``sum_rows_512``, the recurrent kernel's tiles); ``indices`` C-contiguous integers
+#: below K; ``out`` a C-contiguous 1-D array of the same dtype with ``o0 + width`` in bounds; nothing is checked.
+#: The vector sums stay in registers, started at +0.0; the row ``indices[min(q + PREFETCH, e - 1)]`` is
+#: prefetched while row ``indices[q]`` is added.
+sum_rows = _sum_rows_of(TILE_BYTES // 64)
+sum_rows_512 = _sum_rows_of(8)
 
 
 @njit(inline="always", cache=True)
@@ -125,7 +139,7 @@ def gather_tiles(indptr, indices, tiles, out, per_block, b0, b1, bs):
         k, c0, r0, r1 = _block(blk, m, per_block, tiles.shape[0], n, width)
         tile = tiles[k]
         for r in range(r0, r1):
-            _sum_rows(tile, indices, indptr[r], indptr[r + 1], flat, r * n + c0)
+            sum_rows(tile, indices, indptr[r], indptr[r + 1], flat, r * n + c0)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
@@ -139,7 +153,7 @@ def gather_tiles_t(indptr, indices, tiles, out_t, per_block, b0, b1, bs):
         k, c0, r0, r1 = _block(blk, m, per_block, tiles.shape[0], n, width)
         tile = tiles[k]
         for r in range(r0, r1):
-            _sum_rows(tile, indices, indptr[r], indptr[r + 1], sums, 0)
+            sum_rows(tile, indices, indptr[r], indptr[r + 1], sums, 0)
             for i in range(width):
                 out_t[c0 + i, r] = sums[i]
 

@@ -5,16 +5,17 @@ One kernel serves :class:`~neuro.layers.RecurrentLIF` and the LSM :class:`~neuro
 
 A call simulates a block of samples in lockstep, one time step at a time. A recurrent matrix at least
 :data:`DENSE_ROWS_ABOVE` dense is added as whole rows of the (pre, post) matrix, zeros included (adding 0
-leaves a sum unchanged), by :func:`tiled_kernel`: the columns are cut into tiles of :data:`TILE` postsynaptic
-neurons, stored tile-major (a tile of every row together), and for each tile and sample the rows of the
-neurons that sample fired at the previous step are added eight at a time (one read and write of the sum per
-eight rows; the tile is shared by all the samples of the block). A sparser matrix keeps only its non-zero
-entries in CSC form (``colptr``, ``rows``, ``vals``; :func:`recurrent_kernel`): for each neuron that spiked
-at the previous step in at least one sample, its fan-out is added through the list of those samples when
-they are few, else as a masked add over the whole block (a vectorised loop over samples, the recurrent input
-being stored neuron-major), so that every synapse read serves all the samples of the block. Per sample the sum
-runs over presynaptic neurons in ascending order in every mode, so the result does not depend on the
-mode, the tile or the block size.
+leaves a sum unchanged), by :func:`tiled_kernel`: the columns are cut into tiles of 512 bytes (:func:`tile_width`
+postsynaptic neurons), stored tile-major (a tile of every row together, zero-padded past N), and for each tile
+and sample the rows of the neurons that sample fired at the previous step are summed by
+:func:`~neuro.backends._numba_gather.sum_rows_512` (an LLVM intrinsic: eight vector sums in registers, each row
+read once, the rows to come prefetched; the tile is shared by all the samples of the block). A sparser matrix
+keeps only its non-zero entries in CSC form (``colptr``, ``rows``, ``vals``; :func:`recurrent_kernel`): for each
+neuron that spiked at the previous step in at least one sample, its fan-out is added through the list of those
+samples when they are few, else as a masked add over the whole block (a vectorised loop over samples, the
+recurrent input being stored neuron-major), so that every synapse read serves all the samples of the block. Per
+sample the sum runs over presynaptic neurons in ascending order from +0.0 in every mode, so the result does not
+depend on the mode, the tile or the block size.
 
 The membrane update is the LIF family's ``h = decay * v + leak + gain * (x + I_rec)`` with an immediate
 reset (``reset``: 0 hard, 1 subtract, 2 none); ``c`` holds ``decay, leak, gain, v_threshold, v_reset``.
@@ -30,9 +31,11 @@ import numpy as np
 from numba import njit
 
 from neuro.backends._buffers import empty_array
+from neuro.backends._numba_gather import sum_rows_512
 from neuro.backends._numba_lif import after_spike
 
-__all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "LIST_BELOW", "TILE", "recurrent_kernel", "run", "tiled_kernel"]
+__all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "LIST_BELOW", "TILE_BYTES", "recurrent_kernel", "run", "tile_width",
+           "tiled_kernel", "tiles_of"]
 
 #: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
 LIST_BELOW = 8
@@ -43,14 +46,19 @@ DENSE_ROWS_ABOVE = 0.05
 #: ... when their dense copy takes at most this many bytes (4096 float32 neurons).
 DENSE_ROWS_BYTES = 64 << 20
 
-#: Postsynaptic neurons per column tile of the dense path. W4's recurrent kernel (1000 neurons, T = 300, B = 64,
-#: 15% firing), medians of round-robin calls in one process (``PYTHONPATH=. python experiments/w4_breakdown.py
-#: --tiles 128,256,512``, two threads): 185 ms with tiles of 256, 178 with 512, 219 with 128. The previous kernel
-#: (commit 599338f: each spiking neuron's whole row added to every sample where it spiked, one row at a time) took
-#: 220-231 ms against this one's 173-204 in alternating runs of ``experiments/w4_breakdown.py`` in both checkouts
-#: (2026-11-27, a 2-core Intel Xeon VM with AVX-512 and 2 MiB of L2 per core; not measured on the AMD EPYC of
-#: the README's tables).
-TILE = 256
+#: Bytes of a tile's row on the dense path: eight 64-byte vectors (128 float32 neurons, 64 float64). W4's
+#: recurrent kernel (1000 neurons, T = 300, B = 64, 15% firing) against the previous one (256-neuron tiles, each
+#: sample's rows added eight at a time by a numba loop, the sums in L1), paired ratios of round-robin calls in one
+#: process, identical spikes: 0.77, 0.85 and 0.90 in three runs of ``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python
+#: experiments/w4_breakdown.py --repeats 15 --baseline <checkout of 55df7ed>`` (2026-11-28, the 2-core Intel
+#: Xeon VM, 2 MiB L2 per core). In a prototype, 256-byte and 1 KiB tiles measured 0.85-0.94 of the previous
+#: kernel, and prefetching 4 or 16 rows ahead instead of 8 0.93-1.05.
+TILE_BYTES = 512
+
+
+def tile_width(dtype: np.dtype) -> int:
+    """Postsynaptic neurons per tile of the dense path for ``dtype`` (float32 or float64)."""
+    return TILE_BYTES // np.dtype(dtype).itemsize
 
 
 @functools.cache
@@ -138,20 +146,20 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
 @functools.cache
 def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
     """``kernel(x, v0, s0, wtiles, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``: the dense
-    path. ``wtiles`` ``(tiles, N, width)``: tile ``k`` holds columns ``[k*width, (k+1)*width)`` of the ``(pre,
-    post)`` matrix, zero-padded past ``N``. Each step, for each tile and sample, the tile's rows of the neurons the
-    sample fired at the previous step (spikes are 1; at the first step the non-zero entries of ``s0``, multiplied
-    in) are added to its recurrent input eight at a time, in ascending order; then every neuron is updated."""
+    path. ``wtiles`` ``(tiles, N, width)`` (:func:`tiles_of`, ``width`` = :func:`tile_width`): tile ``k`` holds
+    columns ``[k*width, (k+1)*width)`` of the ``(pre, post)`` matrix, zero-padded past ``N``. Each step, for each
+    tile and sample, the tile's rows of the neurons the sample fired at the previous step (spikes are 1) are summed
+    in ascending order into its recurrent input (at the first step the non-zero entries of ``s0``, multiplied in);
+    then every neuron is updated."""
 
     @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
     def kernel(x, v0, s0, wtiles, c, out, v_out, vs, b0, b1, bs):
         t_len, batch, n = x.shape
         tiles, width = wtiles.shape[0], wtiles.shape[2]
+        padded = tiles * width
         decay, leak, gain, vth, v_reset = c[0], c[1], c[2], c[3], c[4]
         zero = x.dtype.type(0)
         one = x.dtype.type(1)
-        # Unused, but without this allocation LLVM did not vectorise the row sums below (4x slower; numba 0.68.1).
-        scratch = np.empty(width, x.dtype)  # noqa: F841
         for blk in range(b0, b1):
             lo = blk * bs
             nb = min(batch, lo + bs) - lo
@@ -160,54 +168,24 @@ def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
             fired = np.empty((nb, n), np.int64)  # the neurons each sample fired at the previous step, ascending ...
             count = np.zeros(nb, np.int64)  # ... and how many
             v = np.empty((nb, n), x.dtype)
-            rec = np.empty((nb, n), x.dtype)  # recurrent input, sample-major
+            rec = np.zeros((nb, padded), x.dtype)  # recurrent input, sample-major, a whole number of tiles wide
+            flat = rec.reshape(-1)
             for q in range(nb):
                 v[q] = v0[lo + q]
             for t in range(t_len):
-                rec[:] = zero
                 for k in range(tiles):
-                    c0 = k * width
-                    w = min(n, c0 + width) - c0
                     tile = wtiles[k]
                     for q in range(nb):
-                        rq = rec[q]
                         if t == 0:
                             sq = s0[lo + q]
+                            rq = rec[q]
                             for j in range(n):
                                 if sq[j] != zero:
                                     row = tile[j]
-                                    for i in range(w):
-                                        rq[c0 + i] += sq[j] * row[i]
+                                    for i in range(width):
+                                        rq[k * width + i] += sq[j] * row[i]
                         else:
-                            fq = fired[q]
-                            m = count[q]
-                            a = 0
-                            while a + 8 <= m:
-                                r1 = tile[fq[a]]
-                                r2 = tile[fq[a + 1]]
-                                r3 = tile[fq[a + 2]]
-                                r4 = tile[fq[a + 3]]
-                                r5 = tile[fq[a + 4]]
-                                r6 = tile[fq[a + 5]]
-                                r7 = tile[fq[a + 6]]
-                                r8 = tile[fq[a + 7]]
-                                for i in range(w):  # the same additions, in the same order, as row by row
-                                    rq[c0 + i] = ((((((((rq[c0 + i] + r1[i]) + r2[i]) + r3[i]) + r4[i]) + r5[i])
-                                                    + r6[i]) + r7[i]) + r8[i])
-                                a += 8
-                            if a + 4 <= m:
-                                r1 = tile[fq[a]]
-                                r2 = tile[fq[a + 1]]
-                                r3 = tile[fq[a + 2]]
-                                r4 = tile[fq[a + 3]]
-                                for i in range(w):
-                                    rq[c0 + i] = (((rq[c0 + i] + r1[i]) + r2[i]) + r3[i]) + r4[i]
-                                a += 4
-                            while a < m:
-                                r1 = tile[fq[a]]
-                                for i in range(w):
-                                    rq[c0 + i] += r1[i]
-                                a += 1
+                            sum_rows_512(tile, fired[q], 0, count[q], flat, q * padded + k * width)
                 for q in range(nb):
                     xt = x[t, lo + q]
                     ot = out[t, lo + q]
@@ -233,9 +211,9 @@ def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
 
 
 def tiles_of(pre_post: np.ndarray, dtype: np.dtype, width: int) -> np.ndarray:
-    """The ``(tiles, N, width)`` tile-major copy of a ``(pre, post)`` matrix that :func:`tiled_kernel` reads."""
+    """The ``(ceil(N / width), N_pre, width)`` tile-major copy of a ``(pre, post)`` matrix that :func:`tiled_kernel`
+    reads, zero-padded past the last column."""
     n = pre_post.shape[1]
-    width = max(1, min(width, n))
     tiles = -(-n // width)
     out = np.zeros((tiles, pre_post.shape[0], width), dtype)
     for k in range(tiles):
@@ -263,8 +241,8 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
     bs = max(1, blocks(batch, max(1, threads)))
     if dense:
-        run_blocks(tiled_kernel(reset, record), batch, bs, x, v0, s0, tiles_of(pre_post, dtype, TILE), c, out, v_out,
-                   vs, work=x.size)
+        wtiles = tiles_of(pre_post, dtype, tile_width(dtype))
+        run_blocks(tiled_kernel(reset, record), batch, bs, x, v0, s0, wtiles, c, out, v_out, vs, work=x.size)
         return out, v_out, vs if record else None
     colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
     if pre_post is not None:

@@ -65,33 +65,33 @@ def test_errors():
         RecurrentLIF(4)(torch.zeros(2, 4))
 
 
-@pytest.mark.parametrize(("dense_rows", "tile"), [(False, 0), (True, 16), (True, 40), (True, 64)],
-                         ids=["lists", "rows-3-tiles", "rows-1-tile", "rows-wide-tile"])
+@pytest.mark.parametrize(("dense_rows", "n"), [(False, 40), (True, 40), (True, 150)],
+                         ids=["lists", "rows-1-tile", "rows-3-tiles"])
 @pytest.mark.parametrize("threads", [1, 2, 5, 37])
-def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, tile, monkeypatch):
+def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, n, monkeypatch):
     """Blocks of 37, 19, 8 and 1 samples: neurons active in few samples of a block add their fan-out through
     the list of those samples, busier ones through the masked add over the block (or, with ``dense_rows``, whole
-    rows of the recurrent matrix, in column tiles of 16, 16 and 8 neurons, or one tile); all give the torch
-    loop's result exactly, whatever the block size. Up to 40 % of a sample's 40 neurons fire at once, so the
-    row sums run eight, four and one row at a time."""
+    rows of the recurrent matrix in 64-neuron float64 tiles: one tile zero-padded past 40 neurons, three past
+    150); all give the torch loop's result exactly, whatever the block size. Up to 40 % of a sample's neurons fire
+    at once, so the row sums run past the rows prefetched ahead."""
     import numpy as np
 
     from neuro.backends import _numba_recurrent
+    from neuro.backends._numba_gather import PREFETCH
     from neuro.backends._numba_recurrent import run
     from neuro.backends.fused import lif_spec
 
     monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_ABOVE", 0.0)
-    monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", 1 << 20 if dense_rows else 40 * 40 * 8 - 1)  # too big
-    monkeypatch.setattr(_numba_recurrent, "TILE", tile or 256)
+    monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", 1 << 20 if dense_rows else n * n * 8 - 1)  # too big
     modes = []
     for name, dense in (("recurrent_kernel", False), ("tiled_kernel", True)):
         original = getattr(_numba_recurrent, name)
         monkeypatch.setattr(_numba_recurrent, name, lambda *a, f=original, d=dense: modes.append(d) or f(*a))
 
-    layer = _layer(40, seed=3)
+    layer = _layer(n, seed=3)
     g = torch.Generator().manual_seed(4)
     gain = torch.linspace(0.6, 4.0, 37, dtype=torch.float64).view(1, 37, 1)  # quiet to busy samples
-    x = torch.rand(40, 37, 40, dtype=torch.float64, generator=g) * gain
+    x = torch.rand(40, 37, n, dtype=torch.float64, generator=g) * gain
     ref, ref_state = _run(layer, x, "reference")
     rates = ref.mean(dim=(0, 2))
     assert rates.min() < 0.05 and rates.max() > 0.3, rates
@@ -99,31 +99,45 @@ def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, tile, monkey
     k = spec.scalars
     c = np.array([float(k["decay"]), float(k["leak"]), float(k["gain"]), float(k["v_threshold"]),
                   spec.consts["v_reset"]])
-    v0 = np.zeros((37, 40))
-    out, v_out, vs = run(x.numpy(), v0, np.zeros((37, 40)), layer.weight.numpy(), c, spec.reset, True, threads)
+    v0 = np.zeros((37, n))
+    out, v_out, vs = run(x.numpy(), v0, np.zeros((37, n)), layer.weight.numpy(), c, spec.reset, True, threads)
     assert np.array_equal(out, ref.numpy()) and modes == [dense_rows]
-    assert out.sum(axis=2).max() >= 12  # a step where some sample fired twelve neurons: 8 + 4 rows at once
+    assert out.sum(axis=2).max() >= 12 > PREFETCH  # a step where some sample fired more rows than are prefetched
     np.testing.assert_allclose(v_out, ref_state.v.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(vs[-1], v_out)
 
 
-@pytest.mark.parametrize("tile", [7, 256])
-def test_tiled_rows_equal_the_synapse_lists_from_any_initial_state(tile, monkeypatch):
-    """A graded initial spike vector (the first step multiplies it in) and membrane: the tiled dense path and the
-    CSC lists give the same spikes and membranes."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tile_widths_are_512_bytes(dtype):
+    import numpy as np
+
+    from neuro.backends._numba_recurrent import tile_width, tiles_of
+
+    width = tile_width(np.dtype(dtype))
+    assert width * np.dtype(dtype).itemsize == 512
+    w = np.arange(3 * (width + 5), dtype=dtype).reshape(3, width + 5)
+    tiles = tiles_of(w, np.dtype(dtype), width)
+    assert tiles.shape == (2, 3, width)
+    assert np.array_equal(np.concatenate(list(tiles), axis=1)[:, :width + 5], w)
+    assert not tiles[1, :, 5:].any()  # zero-padded past the last column
+
+
+@pytest.mark.parametrize("n", [23, 150])
+def test_tiled_rows_equal_the_synapse_lists_from_any_initial_state(n, monkeypatch):
+    """A graded initial spike vector (the first step multiplies it in) and membrane: the tiled dense path (one
+    tile, three tiles) and the CSC lists give the same spikes and membranes."""
     import numpy as np
 
     from neuro.backends import _numba_recurrent
     from neuro.backends._numba_recurrent import run
 
     rng = np.random.default_rng(5)
-    n, b = 23, 6
+    b = 6
     w = rng.normal(0, 0.6, (n, n)) * (rng.random((n, n)) < 0.3)
     x = rng.random((15, b, n)) * 1.2
     v0 = rng.random((b, n))
     s0 = rng.random((b, n)) * (rng.random((b, n)) < 0.4) * 2.0
     c = np.array([0.8, 0.01, 1.0, 1.0, 0.0])
-    monkeypatch.setattr(_numba_recurrent, "TILE", tile)
     results = []
     for bytes_ in (1 << 20, 0):  # dense rows, then lists (the dense copy "too big")
         monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", bytes_)
