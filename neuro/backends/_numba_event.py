@@ -11,13 +11,13 @@ whole word) take a loop that ORs shifted comparisons, which LLVM vectorises less
 the word intrinsic took the scan of W4's input (19200 x 2312 float32, 2% non-zero) from 15.5 to 11.5 ms (a
 ``Tensor.sum`` of it: 8.6 ms), W1's (3200 x 2312, 5%) from 2.9 to 2.2 ms and W5's MLP hidden spikes (8192 x
 1024, 3%) from 3.5 to 2.5 ms (``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/row_scan.py``,
-2026-11-28). ``fill_csr`` turns the bitmap into CSR column indices (and, unless every
-non-zero is 1, values read from ``x``), visiting only the set bits. ``csr_to_csc`` transposes that
-structure with a counting sort (``O(nnz + K)``), giving for every input column the rows where it is
-active; ``unpack_bits`` turns a bitmap back into 0/1 values (the weight gradient of a binary input
-too dense to gather keeps only the bitmap). The gathers themselves are :mod:`neuro.backends._numba_gather`'s
-tiled kernel for binary inputs (where a tile fits in L2) and torch's ``embedding_bag`` (fbgemm kernels on CPU)
-otherwise.
+2026-11-28). ``fill_csr`` turns the bitmap into CSR column indices (and, unless every non-zero is 1, values
+read from ``x``), visiting only the set bits. ``csr_to_csc`` transposes that structure with a counting sort
+(``O(nnz + K)``), giving for every input column the rows where it is active; ``nonzero_indices`` lists a row's
+non-zeros (the recurrent kernels' spiking neurons) by compressing vectors of indices (``vpcompressd`` on
+AVX-512); ``unpack_bits`` turns a bitmap back into 0/1 values (the weight gradient of a binary input too dense
+to gather keeps only the bitmap). The gathers themselves are :mod:`neuro.backends._numba_gather`'s tiled kernel
+for binary inputs (where a tile fits in L2) and torch's ``embedding_bag`` (fbgemm kernels on CPU) otherwise.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import sys
 import numpy as np
 from llvmlite import ir
 from numba import njit, types, uint64
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-__all__ = ["ROWS", "count_rows", "count_rows_scalar", "csr_to_csc", "fill_csr", "unpack_bits"]
+__all__ = ["ROWS", "count_rows", "count_rows_scalar", "csr_to_csc", "fill_csr", "nonzero_indices", "unpack_bits"]
 
 #: Rows per parallel block.
 ROWS = 256
@@ -97,6 +98,62 @@ def _popcount(typingctx, word):
         return builder.ctpop(args[0])
 
     return types.uint64(word), codegen
+
+
+@intrinsic
+def _compress_full(typingctx, row, out):
+    """Indices of the non-zeros (``v != 0``, NaN included) among the first ``len(row) // lanes * lanes`` elements
+    of a C-contiguous float32/float64 ``row``, written ascending to the int32 array ``out`` from 0 (room for them
+    all assumed); returns how many. Per vector (16 float32, 8 float64): a whole-vector ``fcmp une`` with 0 and a
+    ``llvm.masked.compressstore`` of the lanes' indices (``vpcompressd`` on AVX-512)."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)
+            and isinstance(out, types.Array) and out.ndim == 1 and out.layout == "C" and out.dtype == types.int32):
+        return None
+    lanes = 16 if row.dtype == types.float32 else 8
+    sig = types.intp(row, out)
+
+    def codegen(context, builder, sig, args):
+        row_type, out_type = sig.args
+        src = context.make_array(row_type)(context, builder, value=args[0])
+        dst = context.make_array(out_type)(context, builder, value=args[1])
+        i1, i32, i64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
+        element = context.get_value_type(row_type.dtype)
+        vector, indices, mask_type = ir.VectorType(element, lanes), ir.VectorType(i32, lanes), ir.VectorType(i1, lanes)
+        store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [indices, i32.as_pointer(), mask_type]),
+            f"llvm.masked.compressstore.v{lanes}i32")
+        zero = ir.Constant(vector, [ir.Constant(element, 0.0)] * lanes)
+        iota = ir.Constant(indices, [ir.Constant(i32, i) for i in range(lanes)])
+        count = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        full = builder.udiv(builder.extract_value(src.shape, 0), ir.Constant(i64, lanes))
+        with cgutils.for_range(builder, full) as loop:
+            start = builder.mul(loop.index, ir.Constant(i64, lanes))
+            pointer = builder.bitcast(builder.gep(src.data, [start]), vector.as_pointer())
+            nonzero = builder.fcmp_unordered("!=", builder.load(pointer, align=row_type.dtype.bitwidth // 8), zero)
+            first = builder.insert_element(ir.Constant(indices, ir.Undefined), builder.trunc(start, i32),
+                                           ir.Constant(i32, 0))
+            spread = builder.shuffle_vector(first, ir.Constant(indices, ir.Undefined),
+                                            ir.Constant(indices, [ir.Constant(i32, 0)] * lanes))
+            m = builder.load(count)
+            builder.call(store, [builder.add(spread, iota), builder.gep(dst.data, [m]), nonzero])
+            builder.store(builder.add(m, builder.ctpop(_mask_bits(builder, nonzero, lanes))), count)
+        return builder.load(count)
+
+    return sig, codegen
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def nonzero_indices(row, out):
+    """Ascending int32 indices of the non-zeros of a C-contiguous 1-D float32/float64 ``row`` into ``out`` (at least
+    ``len(row)`` long), returning how many: whole vectors by :func:`_compress_full`, the rest one by one."""
+    n = row.shape[0]
+    lanes = 64 // row.itemsize
+    m = _compress_full(row, out)
+    for i in range(n // lanes * lanes, n):
+        out[m] = i
+        m += row[i] != 0
+    return m
 
 
 @njit(inline="always", cache=True, error_model="numpy")

@@ -51,3 +51,26 @@ def test_nan_counts_as_a_graded_non_zero_and_negative_zero_as_zero(kernel, dtype
     counts, nonbinary, bits = _scan(kernel, a)
     assert counts.tolist() == [1, 0, 1] and nonbinary
     assert bits[0, 0] == 1 << 3 and bits[1].sum() == 0 and bits[2, 2] == 1 << 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 15, 16, 17, 100, 1000])
+def test_nonzero_indices_match_flatnonzero(dtype, n):
+    """The recurrent kernels' fired lists: whole vectors compressed (16 float32, 8 float64 lanes), the tail one by
+    one; NaN counts as non-zero, -0.0 as zero."""
+    from numba import njit
+
+    @njit
+    def indices(row, out):
+        return nk.nonzero_indices(row, out)
+
+    rng = np.random.default_rng(n)
+    for density in (0.0, 0.15, 1.0):
+        row = (rng.random(n) < density).astype(dtype)
+        row[rng.random(n) < 0.1] = -0.0
+        if n > 3:
+            row[3] = np.nan
+        out = np.full(n, -1, np.int32)
+        m = indices(row, out)
+        want = np.flatnonzero(row != 0)
+        assert m == len(want) and np.array_equal(out[:m], want)
