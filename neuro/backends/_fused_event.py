@@ -162,9 +162,10 @@ def tiled(table: Tensor) -> bool:
     """Whether a binary gather from ``table`` runs on neuro's tiled kernel (:func:`_gather_tiles`) rather than
     ``embedding_bag`` in column blocks: float32 or float64, at least one tile wide, and a tile (the table's rows x
     256 bytes) within half of L2. Measured on the 2-core Intel Xeon VM (2 MiB L2; ``THP_MEM_ALLOC_ENABLE=1
-    PYTHONPATH=. python experiments/gather_tiles.py``, 2026-11-28), paired ratios tiled / blocks: W4's input
-    projection (2312 rows) 0.73, W1's hidden layer forward (2312 rows) 0.91-0.95 and weight gradient (3200 rows)
-    0.76-0.84; W5's weight gradients (8192 rows, 2 MiB tiles) 1.01-1.05: left to ``embedding_bag``."""
+    PYTHONPATH=. python experiments/gather_tiles.py``, 2026-11-28, 03:25 UTC), paired ratios tiled / blocks: W4's
+    input projection (2312 rows) 0.73, W1's hidden layer forward (2312 rows) 0.73 and weight gradient (3200 rows)
+    0.85; W5's weight gradients (8192 rows, 2 MiB tiles) 0.97-1.00 (1.01-1.14 in earlier runs): left to
+    ``embedding_bag``."""
     width = ng.tile_columns(table.element_size())
     return (table.dtype in (torch.float32, torch.float64) and table.shape[1] >= width
             and table.shape[0] * ng.TILE_BYTES <= _L2 // 2)
@@ -178,9 +179,11 @@ def _gather_tiles(indices: Tensor, table: Tensor, offsets: Tensor, transposed: b
     width = ng.tile_columns(table.element_size())
     count = -(-n // width)
     tiles = empty((count, k, width), table.dtype)
-    for t in range(count):
-        c0 = min(t * width, n - width)  # the last tile ends at column n
-        tiles[t].copy_(table[:, c0:c0 + width])
+    full = n // width  # the whole tiles in one copy (a strided view of them all: faster than one copy per tile)
+    step, stride = table.stride()
+    tiles[:full].copy_(table.as_strided((full, k, width), (width * stride, step, stride), table.storage_offset()))
+    if full < count:
+        tiles[full].copy_(table[:, n - width:])  # the last tile ends at column n
     bags = offsets.shape[0] - 1
     out = empty((n, bags) if transposed else (bags, n), table.dtype)
     work, per_block = ng.work_blocks(bags, count, torch.get_num_threads())

@@ -9,13 +9,14 @@ the plain left-to-right float sums of fbgemm's ``embedding_bag`` (and of the ref
 float order); the result is written straight into its place in the ``(M, N)`` output, where torch's gather
 returns each column block as a new tensor to be copied there.
 
-Against that ``embedding_bag`` path (slice copies, gathers, output copies), the tiling copy included, on the
-2-core Intel Xeon VM (2 MiB L2), float32, paired ratios tiled / ``embedding_bag`` of round-robin calls
-(``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/gather_tiles.py``, 2026-11-28): W4's input projection
-0.71-0.76 (about 45 against 60 ms), W1's hidden layer forward 0.91-0.99 and its weight gradient 0.76-0.88; W5's
-weight gradients (8192-row tables: 2 MiB tiles, beyond L2) 1.01-1.14, so those stay with ``embedding_bag``
-(:func:`neuro.backends._fused_event.tiled`). Prefetching 16 rows ahead instead of 8 measured the same; without
-prefetching the W1 weight gradient lost its gain (1.05).
+Against that ``embedding_bag`` path (slice copies, gathers, output copies), the tiling copy included (one
+strided copy of all the whole tiles), on the 2-core Intel Xeon VM (2 MiB L2), float32, paired ratios tiled /
+``embedding_bag`` of round-robin calls (``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/gather_tiles.py``,
+2026-11-28, 03:25 UTC): W4's input projection 0.73 (36 against 50 ms), W1's hidden layer forward 0.73 and its
+weight gradient 0.85; W5's weight gradients (8192-row tables: 2 MiB tiles, beyond L2) 0.97-1.00 (1.01-1.14 in
+earlier runs), so those stay with ``embedding_bag`` (:func:`neuro.backends._fused_event.tiled`). In earlier runs,
+with one copy per tile, prefetching 16 rows ahead instead of 8 measured the same, and without prefetching the W1
+weight gradient lost its gain (1.05).
 """
 
 from __future__ import annotations

@@ -48,6 +48,10 @@ def test_strided_table_and_index_dtypes(index):
     weight = torch.randn(130, 90, generator=torch.Generator().manual_seed(2))
     got = fe._gather_tiles(indices, weight.t(), indptr)
     assert torch.equal(got, _reference(indices, weight.t(), indptr))
+    wide = torch.randn(150, 95, generator=torch.Generator().manual_seed(8))
+    for view in (wide[3:133].t()[:90], wide[:90, 2:67], wide[:90, 1:94]):  # views starting inside their storage
+        assert view.storage_offset() > 0
+        assert torch.equal(fe._gather_tiles(indices, view, indptr), _reference(indices, view, indptr))
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
