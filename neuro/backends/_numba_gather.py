@@ -1,8 +1,9 @@
 """Numba kernel of the event-driven gather ``out[r] = sum of table[j] over the active inputs j of row r``.
 
 The table (``W^T``, one row per input) is read in column tiles of :func:`tile_columns` columns (256 bytes:
-four 64-byte vectors), stored tile-major (``(tiles, K, width)``, see :func:`tile_table`) so that a tile's rows
-are adjacent and the tile stays in L2 while every row of a block of bags is summed from it. Per bag and tile,
+four 64-byte vectors), stored tile-major (``(tiles, K, width)``, made by ``_fused_event._gather_tiles``) so
+that a tile's rows are adjacent and the tile stays in L2 while every row of a block of bags is summed from it.
+Per bag and tile,
 :func:`sum_rows` (an LLVM intrinsic) keeps the four vector sums in registers, adds the bag's rows in order and
 stores them once into the output, prefetching the row it will add :data:`PREFETCH` rows later. The sums are
 the plain left-to-right float sums of fbgemm's ``embedding_bag`` (and of the reference ``x @ W^T`` up to
