@@ -175,6 +175,7 @@ def _gather_tiles(indices: Tensor, table: Tensor, offsets: Tensor, transposed: b
     """:func:`_gather` of a binary input (no values) by :func:`neuro.backends._numba_gather.gather_tiles`: ``table``
     copied into tiles of 256-byte rows, every bag summed tile by tile straight into its row of the result (its
     column with ``transposed``: :func:`~neuro.backends._numba_gather.gather_tiles_t`)."""
+    table = table.detach()
     k, n = table.shape
     width = ng.tile_columns(table.element_size())
     count = -(-n // width)

@@ -118,7 +118,7 @@ sum_rows_512 = _sum_rows_of(8)
 
 
 @njit(inline="always", cache=True)
-def _block(blk, bags, per_block, tiles, n, width):
+def _block(blk, bags, per_block, n, width):
     """Tile, first column and bag range of work block ``blk`` (tile-major: a tile's bag blocks in a row)."""
     count = (bags + per_block - 1) // per_block
     k = blk // count
@@ -138,7 +138,7 @@ def gather_tiles(indptr, indices, tiles, out, per_block, b0, b1, bs):
     width = tiles.shape[2]
     flat = out.reshape(-1)
     for blk in range(b0, b1):
-        k, c0, r0, r1 = _block(blk, m, per_block, tiles.shape[0], n, width)
+        k, c0, r0, r1 = _block(blk, m, per_block, n, width)
         tile = tiles[k]
         for r in range(r0, r1):
             sum_rows(tile, indices, indptr[r], indptr[r + 1], flat, r * n + c0)
@@ -152,7 +152,7 @@ def gather_tiles_t(indptr, indices, tiles, out_t, per_block, b0, b1, bs):
     width = tiles.shape[2]
     sums = np.empty(width, tiles.dtype)
     for blk in range(b0, b1):
-        k, c0, r0, r1 = _block(blk, m, per_block, tiles.shape[0], n, width)
+        k, c0, r0, r1 = _block(blk, m, per_block, n, width)
         tile = tiles[k]
         for r in range(r0, r1):
             sum_rows(tile, indices, indptr[r], indptr[r + 1], sums, 0)
