@@ -71,9 +71,9 @@ def test_errors():
 def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, n, monkeypatch):
     """Blocks of 37, 19, 8 and 1 samples: neurons active in few samples of a block add their fan-out through
     the list of those samples, busier ones through the masked add over the block (or, with ``dense_rows``, whole
-    rows of the recurrent matrix in 64-neuron float64 tiles: one tile zero-padded past 40 neurons, three past
-    150); all give the torch loop's result exactly, whatever the block size. Up to 40 % of a sample's neurons fire
-    at once, so the row sums run past the rows prefetched ahead."""
+    rows of the recurrent matrix in 64-neuron float64 tiles: for 40 neurons one tile, for 150 three, the last
+    zero-padded); all give the torch loop's result exactly, whatever the block size. Up to 40 % of a sample's
+    neurons fire at once, so the row sums run past the rows prefetched ahead."""
     import numpy as np
 
     from neuro.backends import _numba_recurrent
