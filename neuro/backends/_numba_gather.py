@@ -15,9 +15,9 @@ strided copy of all the whole tiles), on the 2-core Intel Xeon VM (2 MiB L2), fl
 ``embedding_bag`` of round-robin calls (``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python experiments/gather_tiles.py``,
 2026-11-28, 03:25 UTC): W4's input projection 0.73 (36 against 50 ms), W1's hidden layer forward 0.73 and its
 weight gradient 0.85; W5's weight gradients (8192-row tables: 2 MiB tiles, beyond L2) 0.97-1.00 (1.01-1.14 in
-earlier runs), so those stay with ``embedding_bag`` (:func:`neuro.backends._fused_event.tiled`). In earlier runs,
-with one copy per tile, prefetching 16 rows ahead instead of 8 measured the same, and without prefetching the W1
-weight gradient lost its gain (1.05).
+earlier runs), so those stay with ``embedding_bag`` (:func:`neuro.backends._fused_event.tiled`). The prefetch
+distance was chosen in scratch prototypes (16 rows ahead measured the same as 8; none lost the weight gradient's
+gain), not in a script of this repository.
 """
 
 from __future__ import annotations

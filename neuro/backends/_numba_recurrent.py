@@ -52,10 +52,10 @@ DENSE_ROWS_BYTES = 64 << 20
 #: sample's rows added eight at a time by a numba loop, the sums in L1), paired ratios of round-robin calls in one
 #: process, identical spikes: 0.77, 0.85 and 0.90 in three runs of ``THP_MEM_ALLOC_ENABLE=1 PYTHONPATH=. python
 #: experiments/w4_breakdown.py --repeats 15 --baseline <checkout of 55df7ed>`` (2026-11-28, the 2-core Intel
-#: Xeon VM, 2 MiB L2 per core). In a prototype, 256-byte and 1 KiB tiles measured 0.85-0.94 of the previous
-#: kernel, and prefetching 4 or 16 rows ahead instead of 8 0.93-1.05. Listing the neurons that fired by vector
-#: compression (:func:`~neuro.backends._numba_event.nonzero_indices`) instead of a scalar loop: 0.97 of 87631bd's
-#: kernel (``--baseline``; the scalar loop took 14.5 ms of one thread's time over W4's run, the compression 3.0).
+#: Xeon VM, 2 MiB L2 per core). Listing the neurons that fired by vector compression
+#: (:func:`~neuro.backends._numba_event.nonzero_indices`) instead of a scalar loop: 0.97 of 87631bd's kernel (the
+#: same command with ``--baseline``). The tile width and the prefetch distance were chosen in scratch prototypes
+#: (256-byte and 1 KiB tiles, 4 or 16 rows ahead: no faster), not in a script of this repository.
 TILE_BYTES = 512
 
 
