@@ -16,8 +16,8 @@ strided copy of all the whole tiles), on the 2-core Intel Xeon VM (2 MiB L2), fl
 2026-11-28, 03:25 UTC): W4's input projection 0.73 (36 against 50 ms), W1's hidden layer forward 0.73 and its
 weight gradient 0.85; W5's weight gradients (8192-row tables: 2 MiB tiles, beyond L2) 0.97-1.00 (1.01-1.14 in
 earlier runs), so those stay with ``embedding_bag`` (:func:`neuro.backends._fused_event.tiled`). The prefetch
-distance was chosen in scratch prototypes (16 rows ahead measured the same as 8; none lost the weight gradient's
-gain), not in a script of this repository.
+distance was chosen in scratch prototypes (16 rows ahead measured the same as 8; without prefetching W1's weight
+gradient lost its gain), not in a script of this repository.
 """
 
 from __future__ import annotations
