@@ -1,7 +1,9 @@
 """Where W4's time goes (the README's W4 paragraph): neuro's recurrent kernel with and without its recurrent
-synapses, on its sparse path (only the non-zero synapses added, from fan-out lists) instead of whole rows, and the
-same recurrent row sums through torch's own gather (``F.embedding_bag``, fbgemm, one call per
-step). Medians of ``--repeats`` calls, float32, torch's default threads.
+synapses and how many of its steps took the pull path; each of its synapse paths forced (dense rows of the
+matrix, the sparse fan-out lists, the pull path: ``neuro.backends._numba_recurrent``'s ``ROW_VECTOR_COST`` and
+``FANOUT_ADD_COST`` come from these) at W4's firing rate and at a low one; and the same recurrent row sums through
+torch's own gather (``F.embedding_bag``, fbgemm, one call per step). Medians of ``--repeats`` calls, float32,
+torch's default threads.
 
 ``--baseline DIR`` also times the recurrent kernel of another checkout of this repository (its
 ``neuro/backends/_numba_recurrent.py``, compiled afresh under another name; the rest of neuro is this one) round-robin
@@ -14,6 +16,7 @@ Usage: ``PYTHONPATH=. python experiments/w4_breakdown.py [--repeats 7] [--baseli
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import tempfile
 from collections.abc import Callable
@@ -35,6 +38,20 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
     return stats(time_interleaved({"fn": fn}, repeats=repeats)["fn"]).median
 
 
+def forced(run_: Callable[..., tuple], dense_above: float, cost: float, current: np.ndarray, v0: np.ndarray,
+           weight: np.ndarray, c: np.ndarray, threads: int) -> tuple:
+    """One W4 reservoir run with the dense-rows threshold and both pull costs set (0: never pull, 1e9: pull at
+    every step after the first)."""
+    saved = (_numba_recurrent.DENSE_ROWS_ABOVE, _numba_recurrent.ROW_VECTOR_COST, _numba_recurrent.FANOUT_ADD_COST)
+    try:
+        _numba_recurrent.DENSE_ROWS_ABOVE = dense_above
+        _numba_recurrent.ROW_VECTOR_COST = _numba_recurrent.FANOUT_ADD_COST = cost
+        return run_(current, v0, v0, weight, c, 0, False, threads)
+    finally:
+        (_numba_recurrent.DENSE_ROWS_ABOVE, _numba_recurrent.ROW_VECTOR_COST,
+         _numba_recurrent.FANOUT_ADD_COST) = saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -54,15 +71,25 @@ def main() -> None:
     for label, weight in (("with synapses   ", w_rec.numpy()), ("without synapses", None)):
         ms = median_ms(lambda weight=weight: run(current, v0, v0, weight, c, 0, False, threads), args.repeats)
         print(f"  recurrent kernel, {label}  {ms:7.1f} ms")
-    dense_above = _numba_recurrent.DENSE_ROWS_ABOVE
-    try:  # the same matrix on the sparse path: only the non-zero synapses, from the fan-out lists
-        _numba_recurrent.DENSE_ROWS_ABOVE = 2.0
-        if not np.array_equal(run(current, v0, v0, w_rec.numpy(), c, 0, False, threads)[0], spikes):
-            raise SystemExit("sparse path: different spikes")
-        ms = median_ms(lambda: run(current, v0, v0, w_rec.numpy(), c, 0, False, threads), args.repeats)
-    finally:
-        _numba_recurrent.DENSE_ROWS_ABOVE = dense_above
-    print(f"  the sparse path (non-zeros only)   {ms:7.1f} ms")
+    pulled, steps = _numba_recurrent.last_pulls
+    print(f"  (steps pulled: {pulled} of {steps} block steps)")
+
+    # Each path forced, at W4's firing rate and at a low one (the input current scaled down), round-robin: the
+    # dense rows (tiles) or the sparse fan-out lists against the pull path, whose work does not depend on the rate.
+    print("  paths forced (medians, paired ratio pull / other):")
+    for label, scale in (("W4's input", 1.0), ("input x 0.45", 0.45)):
+        scaled = current * np.float32(scale)
+        reference = run(scaled, v0, v0, w_rec.numpy(), c, 0, False, threads)[0]
+        for path, dense_above in (("dense rows", _numba_recurrent.DENSE_ROWS_ABOVE), ("fan-out lists", 2.0)):
+            fns = {}
+            for mode, cost in (("other", 0.0), ("pull", 1e9)):
+                fns[mode] = functools.partial(forced, run, dense_above, cost, scaled, v0, w_rec.numpy(), c, threads)
+                if not np.array_equal(fns[mode]()[0], reference):
+                    raise SystemExit(f"{path}/{mode}: different spikes")
+            times = time_interleaved(fns, repeats=args.repeats)
+            ratio = paired_ratios(times["pull"], times["other"])
+            print(f"    {label} (rate {reference.mean():.3f}), {path:13s} {stats(times['other']).median:7.1f} ms, "
+                  f"pull {stats(times['pull']).median:7.1f} ms: {ratio.median:.2f} [{ratio.min:.2f}, {ratio.max:.2f}]")
 
     # The same recurrent sums through fbgemm: step t adds, per sample, the rows of W^T of the neurons that fired
     # at step t - 1 (identical spikes, so identical work).

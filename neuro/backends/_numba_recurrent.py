@@ -31,12 +31,13 @@ import numpy as np
 from numba import njit
 
 from neuro.backends._buffers import empty_array
+from neuro.backends._numba_columns import COLUMNS, VECTORS, column_stream, column_sums
 from neuro.backends._numba_event import nonzero_indices
 from neuro.backends._numba_gather import sum_rows_512
 from neuro.backends._numba_lif import after_spike
 
-__all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "LIST_BELOW", "TILE_BYTES", "recurrent_kernel", "run", "tile_width",
-           "tiled_kernel", "tiles_of"]
+__all__ = ["DENSE_ROWS_ABOVE", "DENSE_ROWS_BYTES", "FANOUT_ADD_COST", "LIST_BELOW", "ROW_VECTOR_COST", "TILE_BYTES",
+           "recurrent_kernel", "run", "tile_width", "tiled_kernel", "tiles_of"]
 
 #: A presynaptic neuron active in at most one sample in this many of the block uses the list of samples.
 LIST_BELOW = 8
@@ -58,10 +59,47 @@ DENSE_ROWS_BYTES = 64 << 20
 #: (256-byte and 1 KiB tiles, 4 or 16 rows ahead: no faster), not in a script of this repository.
 TILE_BYTES = 512
 
+#: At each step after the first, a block's recurrent input is pulled (:mod:`~neuro.backends._numba_columns`:
+#: every synapse once, a masked vector add over the block's samples) when that is cheaper than the row path's
+#: work for the spikes of the previous step, counted in the pull path's masked adds: a vector add of a tile row
+#: on the dense path costs :data:`ROW_VECTOR_COST` of them, the add of one synapse into one sample on the sparse
+#: path :data:`FANOUT_ADD_COST` (set from ``experiments/w4_breakdown.py``'s timings of the paths).
+ROW_VECTOR_COST = 2.0
+FANOUT_ADD_COST = 8.0
+
 
 def tile_width(dtype: np.dtype) -> int:
     """Postsynaptic neurons per tile of the dense path for ``dtype`` (float32 or float64)."""
     return TILE_BYTES // np.dtype(dtype).itemsize
+
+
+@njit(inline="always", cache=True)
+def _words(n, nb, lanes):
+    """``(words per neuron, zeroed uint16 masks of N + 1 neurons)`` for a block of ``nb`` samples: one bit per
+    sample (``lanes`` per word used), words padded to a multiple of ``VECTORS``; neuron N never fires."""
+    vectors = (nb + lanes - 1) // lanes
+    nw = (vectors + VECTORS - 1) // VECTORS * VECTORS
+    return nw, np.zeros((n + 1) * nw, np.uint16)
+
+
+@njit(inline="always", cache=True)
+def _mark(words, fired, k, nw, q, lanes):
+    """Set sample ``q``'s bit in the words of the neurons ``fired[:k]``."""
+    bit = np.uint16(1 << (q % lanes))
+    w = q // lanes
+    for a in range(k):
+        words[fired[a] * nw + w] |= bit
+
+
+@njit(inline="always", cache=True)
+def _pull(idx, val, gptr, words, nw, out, cols):
+    """The pull path: every neuron's recurrent input for the block into ``out`` (neuron ``j``'s at
+    ``out[j*cols:]``, sample ``q`` at ``+ q``) by :func:`~neuro.backends._numba_columns.column_sums`."""
+    lanes = 64 // out.itemsize
+    for g in range(gptr.shape[0] - 1):
+        length = (gptr[g + 1] - gptr[g]) // COLUMNS
+        for u in range(0, nw, VECTORS):
+            column_sums(idx, val, gptr[g], length, words, u, nw, out, g * COLUMNS * cols + u * lanes, cols)
 
 
 @functools.cache
@@ -72,17 +110,23 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
     """
 
     @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-    def kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs):
+    def kernel(x, v0, s0, colptr, rows, vals, idx, val, gptr, push_cost, c, out, v_out, vs, tally, b0, b1, bs):
         t_len, batch, n = x.shape
         decay, leak, gain, vth, v_reset = c[0], c[1], c[2], c[3], c[4]
         zero = x.dtype.type(0)
         one = x.dtype.type(1)
+        lanes = 64 // x.itemsize
+        groups = gptr.shape[0] - 1
         for blk in range(b0, b1):
             lo = blk * bs
             nb = min(batch, lo + bs) - lo
             if nb <= 0:
                 continue
-            rec = np.empty((n, nb), x.dtype)  # recurrent input, neuron-major: a block's samples adjacent
+            nw, words = _words(n, nb, lanes)
+            pull_work = gptr[groups] * nw
+            # recurrent input, neuron-major: a block's samples adjacent (rows and columns padded for the pull path)
+            rec = np.empty((-(-n // COLUMNS) * COLUMNS, nw * lanes), x.dtype)
+            flat = rec.reshape(-1)
             # spike value of neuron j in sample q at the previous step where listed in `where`, else 0 (zeroed on use)
             mask = np.zeros((n, nb), x.dtype)
             count = np.zeros(n, np.int64)  # samples where neuron j spiked at the previous step ...
@@ -97,7 +141,18 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
                         where[j, count[j]] = q
                         count[j] += 1
             for t in range(t_len):
-                rec[:] = zero
+                push_work = 0
+                for j in range(n):
+                    push_work += count[j] * (colptr[j + 1] - colptr[j])
+                if t > 0 and push_work * push_cost > pull_work:  # every synapse once, for the whole block
+                    _pull(idx, val, gptr, words, nw, flat, rec.shape[1])
+                    tally[blk] += 1
+                    for j in range(n):  # the fan-out lists go unused: cleared for the next step
+                        for a in range(count[j]):
+                            mask[j, where[j, a]] = zero
+                        count[j] = 0
+                else:
+                    rec[:] = zero
                 for j in range(n):
                     m = count[j]
                     if m == 0:
@@ -120,6 +175,7 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
                     for a in range(m):
                         mj[wj[a]] = zero
                     count[j] = 0
+                words[:] = 0
                 for q in range(nb):
                     xt = x[t, lo + q]
                     ot = out[t, lo + q]
@@ -135,6 +191,7 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
                         mask[i, q] = one
                         where[i, count[i]] = q
                         count[i] += 1
+                    _mark(words, fired_at, k, nw, q, lanes)
                     if record:
                         vs[t, lo + q] = vq
             for q in range(nb):
@@ -153,13 +210,15 @@ def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
     then every neuron is updated."""
 
     @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-    def kernel(x, v0, s0, wtiles, c, out, v_out, vs, b0, b1, bs):
+    def kernel(x, v0, s0, wtiles, idx, val, gptr, row_cost, c, out, v_out, vs, tally, b0, b1, bs):
         t_len, batch, n = x.shape
         tiles, width = wtiles.shape[0], wtiles.shape[2]
         padded = tiles * width
         decay, leak, gain, vth, v_reset = c[0], c[1], c[2], c[3], c[4]
         zero = x.dtype.type(0)
         one = x.dtype.type(1)
+        lanes = 64 // x.itemsize
+        groups = gptr.shape[0] - 1
         for blk in range(b0, b1):
             lo = blk * bs
             nb = min(batch, lo + bs) - lo
@@ -170,10 +229,19 @@ def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
             v = np.empty((nb, n), x.dtype)
             rec = np.zeros((nb, padded), x.dtype)  # recurrent input, sample-major, a whole number of tiles wide
             flat = rec.reshape(-1)
+            nw, words = _words(n, nb, lanes)
+            cols = nw * lanes
+            pulled = np.empty(groups * COLUMNS * cols, x.dtype)  # the pull path's: neuron-major, `cols` per neuron
+            pull_work = gptr[groups] * nw
+            total = 0
             for q in range(nb):
                 v[q] = v0[lo + q]
             for t in range(t_len):
-                for k in range(tiles):
+                pull = t > 0 and total * tiles * (width // lanes) * row_cost > pull_work
+                if pull:  # every synapse once, for the whole block
+                    _pull(idx, val, gptr, words, nw, pulled, cols)
+                    tally[blk] += 1
+                for k in range(0 if pull else tiles):
                     tile = wtiles[k]
                     for q in range(nb):
                         if t == 0:
@@ -186,17 +254,28 @@ def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
                                         rq[k * width + i] += sq[j] * row[i]
                         else:
                             sum_rows_512(tile, fired[q], 0, count[q], flat, q * padded + k * width)
+                words[:] = 0
+                total = 0
                 for q in range(nb):
                     xt = x[t, lo + q]
                     ot = out[t, lo + q]
                     vq = v[q]
-                    rq = rec[q]
-                    for i in range(n):  # branch-free, vectorised
-                        h = decay * vq[i] + leak + gain * (xt[i] + rq[i])
-                        spike = h - vth >= zero
-                        vq[i] = after_spike(h, spike, vth, v_reset, reset)
-                        ot[i] = one if spike else zero
+                    if pull:
+                        for i in range(n):  # branch-free
+                            h = decay * vq[i] + leak + gain * (xt[i] + pulled[i * cols + q])
+                            spike = h - vth >= zero
+                            vq[i] = after_spike(h, spike, vth, v_reset, reset)
+                            ot[i] = one if spike else zero
+                    else:
+                        rq = rec[q]
+                        for i in range(n):  # branch-free, vectorised
+                            h = decay * vq[i] + leak + gain * (xt[i] + rq[i])
+                            spike = h - vth >= zero
+                            vq[i] = after_spike(h, spike, vth, v_reset, reset)
+                            ot[i] = one if spike else zero
                     count[q] = nonzero_indices(ot, fired[q])  # the neurons that fired (vector compress)
+                    total += count[q]
+                    _mark(words, fired[q], count[q], nw, q, lanes)
                     if record:
                         vs[t, lo + q] = vq
             for q in range(nb):
@@ -217,6 +296,15 @@ def tiles_of(pre_post: np.ndarray, dtype: np.dtype, width: int) -> np.ndarray:
     return out
 
 
+#: ``(block steps pulled, block steps)`` of the last :func:`run` (a diagnostic: how often the pull path won).
+last_pulls = (0, 0)
+
+
+def _record_pulls(tally: np.ndarray, t_len: int) -> None:
+    global last_pulls
+    last_pulls = (int(tally.sum()), len(tally) * t_len)
+
+
 def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarray | None, c: np.ndarray, reset: int,
         record: bool, threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Simulate on numpy arrays: ``(spikes (T, B, N), final v (B, N), membrane (T, B, N) or None)``.
@@ -235,15 +323,23 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
     v_out = np.empty_like(v0)
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
     bs = max(1, blocks(batch, max(1, threads)))
+    if pre_post is None:
+        idx, val, gptr = np.zeros(1, np.int32), np.zeros(1, dtype), np.zeros(1, np.int64)
+    else:
+        idx, val, gptr = column_stream(np.ascontiguousarray(weight_post_pre), dtype)
+    tally = np.zeros(-(-batch // bs), np.int64)  # steps pulled, per block
     if dense:
         wtiles = tiles_of(pre_post, dtype, tile_width(dtype))
-        run_blocks(tiled_kernel(reset, record), batch, bs, x, v0, s0, wtiles, c, out, v_out, vs, work=x.size)
+        run_blocks(tiled_kernel(reset, record), batch, bs, x, v0, s0, wtiles, idx, val, gptr, ROW_VECTOR_COST, c,
+                   out, v_out, vs, tally, work=x.size)
+        _record_pulls(tally, t_len)
         return out, v_out, vs if record else None
     colptr, rows, vals = np.zeros(n + 1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype)
     if pre_post is not None:
         pre, post = np.nonzero(pre_post)  # row-major: each neuron's fan-out, ascending
         np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
         rows, vals = post.astype(np.int64), pre_post[pre, post].astype(dtype)
-    run_blocks(recurrent_kernel(reset, record), batch, bs, x, v0, s0, colptr, rows, vals, c, out, v_out, vs,
-               work=x.size)
+    run_blocks(recurrent_kernel(reset, record), batch, bs, x, v0, s0, colptr, rows, vals, idx, val, gptr,
+               FANOUT_ADD_COST, c, out, v_out, vs, tally, work=x.size)
+    _record_pulls(tally, t_len)
     return out, v_out, vs if record else None

@@ -65,10 +65,11 @@ def test_errors():
         RecurrentLIF(4)(torch.zeros(2, 4))
 
 
+@pytest.mark.parametrize("pull", [False, True], ids=["push", "pull"])
 @pytest.mark.parametrize(("dense_rows", "n"), [(False, 40), (True, 40), (True, 150)],
                          ids=["lists", "rows-1-tile", "rows-3-tiles"])
 @pytest.mark.parametrize("threads", [1, 2, 5, 37])
-def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, n, monkeypatch):
+def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, n, pull, monkeypatch):
     """Blocks of 37, 19, 8 and 1 samples: neurons active in few samples of a block add their fan-out through
     the list of those samples, busier ones through the masked add over the block (or, with ``dense_rows``, whole
     rows of the recurrent matrix in 64-neuron float64 tiles: for 40 neurons one tile, for 150 three, the last
@@ -83,6 +84,8 @@ def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, n, monkeypat
 
     monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_ABOVE", 0.0)
     monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", 1 << 20 if dense_rows else n * n * 8 - 1)  # too big
+    for name in ("ROW_VECTOR_COST", "FANOUT_ADD_COST"):  # pull whenever a neuron fired, or never
+        monkeypatch.setattr(_numba_recurrent, name, 1e9 if pull else 0.0)
     modes = []
     for name, dense in (("recurrent_kernel", False), ("tiled_kernel", True)):
         original = getattr(_numba_recurrent, name)
@@ -102,6 +105,8 @@ def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, n, monkeypat
     v0 = np.zeros((37, n))
     out, v_out, vs = run(x.numpy(), v0, np.zeros((37, n)), layer.weight.numpy(), c, spec.reset, True, threads)
     assert np.array_equal(out, ref.numpy()) and modes == [dense_rows]
+    pulled, steps = _numba_recurrent.last_pulls
+    assert (pulled > steps // 2) if pull else pulled == 0, (pulled, steps)
     assert out.sum(axis=2).max() >= 12 > PREFETCH  # a step where some sample fired more rows than are prefetched
     np.testing.assert_allclose(v_out, ref_state.v.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(vs[-1], v_out)
@@ -122,27 +127,34 @@ def test_tile_widths_are_512_bytes(dtype):
     assert not tiles[1, :, 5:].any()  # zero-padded past the last column
 
 
-@pytest.mark.parametrize("n", [23, 150])
-def test_tiled_rows_equal_the_synapse_lists_from_any_initial_state(n, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("n", "b"), [(23, 6), (150, 37)])
+def test_tiled_rows_equal_the_synapse_lists_from_any_initial_state(n, b, dtype, monkeypatch):
     """A graded initial spike vector (the first step multiplies it in) and membrane: the tiled dense path (one
-    tile, three tiles) and the CSC lists give the same spikes and membranes."""
+    tile, three tiles), the CSC lists and the pull path from each (one to three sample vectors of float32's 16 and
+    float64's 8 lanes, on two threads) give the same spikes and membranes."""
     import numpy as np
 
     from neuro.backends import _numba_recurrent
     from neuro.backends._numba_recurrent import run
 
     rng = np.random.default_rng(5)
-    b = 6
-    w = rng.normal(0, 0.6, (n, n)) * (rng.random((n, n)) < 0.3)
-    x = rng.random((15, b, n)) * 1.2
-    v0 = rng.random((b, n))
-    s0 = rng.random((b, n)) * (rng.random((b, n)) < 0.4) * 2.0
-    c = np.array([0.8, 0.01, 1.0, 1.0, 0.0])
+    w = (rng.normal(0, 0.6, (n, n)) * (rng.random((n, n)) < 0.3)).astype(dtype)
+    x = (rng.random((15, b, n)) * 1.2).astype(dtype)
+    v0 = rng.random((b, n)).astype(dtype)
+    s0 = (rng.random((b, n)) * (rng.random((b, n)) < 0.4) * 2.0).astype(dtype)
+    c = np.array([0.8, 0.01, 1.0, 1.0, 0.0], dtype)
     results = []
     for bytes_ in (1 << 20, 0):  # dense rows, then lists (the dense copy "too big")
         monkeypatch.setattr(_numba_recurrent, "DENSE_ROWS_BYTES", bytes_)
-        results.append(run(x, v0, s0, w, c, 1, True, 2))
-    (out, v_out, vs), (out2, v_out2, vs2) = results
-    assert out.sum() > 0 and np.array_equal(out, out2)
-    np.testing.assert_array_equal(vs, vs2)
-    np.testing.assert_array_equal(v_out, v_out2)
+        for cost in (0.0, 1e9):  # never pull, pull at every step after the first
+            monkeypatch.setattr(_numba_recurrent, "ROW_VECTOR_COST", cost)
+            monkeypatch.setattr(_numba_recurrent, "FANOUT_ADD_COST", cost)
+            results.append(run(x, v0, s0, w, c, 1, True, 2))
+            assert (_numba_recurrent.last_pulls[0] > 0) == (cost > 0)
+    out, v_out, vs = results[0]
+    assert out.sum() > 0
+    for out2, v_out2, vs2 in results[1:]:
+        np.testing.assert_array_equal(out, out2)
+        np.testing.assert_array_equal(vs, vs2)
+        np.testing.assert_array_equal(v_out, v_out2)
