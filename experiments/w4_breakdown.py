@@ -68,11 +68,11 @@ def main() -> None:
     spikes = run(current, v0, v0, w_rec.numpy(), c, 0, False, threads)[0]
     rate = float(spikes.mean())
     print(f"W4: T={t_len}, B={batch}, N={n}, firing rate {rate:.3f}; {threads} threads")
+    pulled, steps = _numba_recurrent.last_pulls
     for label, weight in (("with synapses   ", w_rec.numpy()), ("without synapses", None)):
         ms = median_ms(lambda weight=weight: run(current, v0, v0, weight, c, 0, False, threads), args.repeats)
         print(f"  recurrent kernel, {label}  {ms:7.1f} ms")
-    pulled, steps = _numba_recurrent.last_pulls
-    print(f"  (steps pulled: {pulled} of {steps} block steps)")
+    print(f"  (with synapses, the pull path took {pulled} of its {steps} steps of sample blocks)")
 
     # Each path forced, at W4's firing rate and at a low one (the input current scaled down), round-robin: the
     # dense rows (tiles) or the sparse fan-out lists against the pull path, whose work does not depend on the rate.

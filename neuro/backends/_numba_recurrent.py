@@ -13,9 +13,15 @@ read once, the rows to come prefetched; the tile is shared by all the samples of
 keeps only its non-zero entries in CSC form (``colptr``, ``rows``, ``vals``; :func:`recurrent_kernel`): for each
 neuron that spiked at the previous step in at least one sample, its fan-out is added through the list of those
 samples when they are few, else as a masked add over the whole block (a vectorised loop over samples, the
-recurrent input being stored neuron-major), so that every synapse read serves all the samples of the block. Per
-sample the sum runs over presynaptic neurons in ascending order from +0.0 in every mode, so the result does not
-depend on the mode, the tile or the block size.
+recurrent input being stored neuron-major), so that every synapse read serves all the samples of the block.
+
+Either kernel, at each step after the first, pulls the block's recurrent input instead when that takes less work
+(:mod:`~neuro.backends._numba_columns`: each neuron's non-zero fan-in, stored by postsynaptic neuron, summed for
+16 samples at a time by AVX-512 masked adds over bit masks of the samples that fired each presynaptic neuron;
+every synapse once per step, whatever the firing rate): the rows' or fan-outs' work grows with the spikes of the
+previous step, which is known then (:data:`ROW_VECTOR_COST`, :data:`FANOUT_ADD_COST`). W4 (1000 neurons, 10%
+connected, 15% firing) pulls at every step. Per sample the sum runs over presynaptic neurons in ascending order
+from +0.0 in every mode, so the result does not depend on the mode, the tile or the block size.
 
 The membrane update is the LIF family's ``h = decay * v + leak + gain * (x + I_rec)`` with an immediate
 reset (``reset``: 0 hard, 1 subtract, 2 none); ``c`` holds ``decay, leak, gain, v_threshold, v_reset``.

@@ -8,7 +8,8 @@ Both compute the update of :mod:`neuro.models.lsm.reservoir` for exact (pre-read
 * :func:`run_numba` — the same input currents, then the event-driven recurrent kernel of
   :mod:`neuro.backends._numba_recurrent`, which :class:`~neuro.layers.RecurrentLIF` runs too: blocks of
   samples in lockstep, last step's spikes adding their fan-outs (whole rows of a recurrent matrix at least 5%
-  dense, else the lists of its existing synapses), no per-step Python.
+  dense, else the lists of its existing synapses) or, when the spikes are many, each neuron pulling its fan-in
+  for the whole block, no per-step Python.
   Recurrent sums run in ascending presynaptic order, so results agree with the reference to rounding.
 
 :data:`KERNELS` holds both as :class:`neuro.backends.Impl`; :func:`select` takes the first that is available
