@@ -23,6 +23,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from neuro.backends._numba_event import nonzero_indices
+
 __all__ = ["COLUMNS", "VECTORS", "column_stream", "column_sums", "lanes_of"]
 
 #: Postsynaptic neurons summed together (one group of the stream).
@@ -38,32 +40,40 @@ def lanes_of(dtype: np.dtype) -> int:
 
 
 def column_stream(post_pre: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(idx int32, val, gptr int64)`` of a C-contiguous ``(post, pre)`` matrix: group ``g`` (postsynaptic
+    """``(idx int32, val, gptr int64)`` of a ``(post, pre)`` matrix (taken as ``dtype``): group ``g`` (postsynaptic
     neurons ``[g*COLUMNS, (g+1)*COLUMNS)``) is ``idx/val[gptr[g]:gptr[g+1]]``, entry ``k * COLUMNS + c`` being the
     ``k``-th synapse onto neuron ``g*COLUMNS + c`` (presynaptic neurons ascending); past a neuron's last synapse
     (and for the neurons past N of the last group) the entries are ``(N_pre, 0)``: the dummy neuron."""
+    post_pre = np.ascontiguousarray(post_pre, dtype=dtype)
     n, n_pre = post_pre.shape
     lengths = np.zeros(-(-n // COLUMNS) * COLUMNS, np.int64)
-    lengths[:n] = np.count_nonzero(post_pre, axis=1)
+    found = np.empty(n_pre, np.int32)
+    _count(post_pre, lengths, found)
     gptr = np.zeros(len(lengths) // COLUMNS + 1, np.int64)
     np.cumsum(lengths.reshape(-1, COLUMNS).max(axis=1) * COLUMNS, out=gptr[1:])
     idx = np.full(gptr[-1], n_pre, np.int32)
     val = np.zeros(gptr[-1], dtype)
-    _fill(post_pre, gptr, idx, val)
+    _fill(post_pre, gptr, idx, val, found)
     return idx, val, gptr
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def _fill(post_pre, gptr, idx, val):
+def _count(post_pre, lengths, found):
+    """Each row's non-zeros (vector compression: :func:`~neuro.backends._numba_event.nonzero_indices`)."""
+    for j in range(post_pre.shape[0]):
+        lengths[j] = nonzero_indices(post_pre[j], found)
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _fill(post_pre, gptr, idx, val, found):
     """The synapses of :func:`column_stream` into their entries (one pass over the matrix)."""
     for j in range(post_pre.shape[0]):
         e = gptr[j // COLUMNS] + j % COLUMNS
         row = post_pre[j]
-        for i in range(row.shape[0]):
-            if row[i] != 0:
-                idx[e] = i
-                val[e] = row[i]
-                e += COLUMNS
+        for a in range(nonzero_indices(row, found)):
+            i = found[a]
+            idx[e + a * COLUMNS] = i
+            val[e + a * COLUMNS] = row[i]
 
 
 @intrinsic

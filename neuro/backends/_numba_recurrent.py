@@ -323,16 +323,16 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
     t_len, batch, n = x.shape
     dtype = x.dtype
     pre_post = None if weight_post_pre is None else weight_post_pre.T  # row j: the synapses leaving neuron j
-    dense = (pre_post is not None and np.count_nonzero(pre_post) >= DENSE_ROWS_ABOVE * n * n
-             and n * n * dtype.itemsize <= DENSE_ROWS_BYTES)
+    if pre_post is None:
+        idx, val, gptr = np.zeros(1, np.int32), np.zeros(1, dtype), np.zeros(1, np.int64)
+    else:
+        idx, val, gptr = column_stream(weight_post_pre, dtype)
+    synapses = np.count_nonzero(val) if pre_post is not None else 0  # the stream's padding has weight 0
+    dense = pre_post is not None and synapses >= DENSE_ROWS_ABOVE * n * n and n * n * dtype.itemsize <= DENSE_ROWS_BYTES
     out = empty_array((t_len, batch, n), dtype)  # a reused block (see _buffers)
     v_out = np.empty_like(v0)
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
     bs = max(1, blocks(batch, max(1, threads)))
-    if pre_post is None:
-        idx, val, gptr = np.zeros(1, np.int32), np.zeros(1, dtype), np.zeros(1, np.int64)
-    else:
-        idx, val, gptr = column_stream(np.ascontiguousarray(weight_post_pre), dtype)
     tally = np.zeros(-(-batch // bs), np.int64)  # steps pulled, per block
     if dense:
         wtiles = tiles_of(pre_post, dtype, tile_width(dtype))
