@@ -7,9 +7,11 @@ synapses from a dummy neuron that never fires and interleaved, so that the group
 and the vector sums of :data:`COLUMNS` neurons x :data:`VECTORS` sample vectors (eight chains of adds, enough to
 hide the add latency) stay in registers. Which samples fired a presynaptic neuron at the previous step is a bit
 mask per 16 samples (``uint16`` words, one neuron's words adjacent); a synapse's weight is added to the lanes of
-those samples (:func:`column_sums`, an AVX-512 masked add). The work is the same at any firing rate: every synapse
-once per step and block, where the row path's work grows with the spikes; ``_numba_recurrent`` chooses between
-them at each step.
+those samples (:func:`column_sums`, an AVX-512 masked add; without AVX-512 LLVM emits blends instead: the same
+sums, not timed). The work is the same at any firing rate: every synapse once per step and block, where the row
+path's work grows with the spikes; ``_numba_recurrent`` chooses between them at each step. The group width and
+the vectors per call were chosen in a scratch prototype on W4's reservoir (2, 4 and 8 neurons per group of two
+vectors took about the same time), not by a script of this repository.
 
 Per sample, the sum runs over the presynaptic neurons in ascending order from +0.0, as on the row path (which
 adds zeros where there is no synapse: the same sums).

@@ -69,7 +69,10 @@ TILE_BYTES = 512
 #: every synapse once, a masked vector add over the block's samples) when that is cheaper than the row path's
 #: work for the spikes of the previous step, counted in the pull path's masked adds: a vector add of a tile row
 #: on the dense path costs :data:`ROW_VECTOR_COST` of them, the add of one synapse into one sample on the sparse
-#: path :data:`FANOUT_ADD_COST` (set from ``experiments/w4_breakdown.py``'s timings of the paths).
+#: path :data:`FANOUT_ADD_COST`. Chosen so that the choice follows ``experiments/w4_breakdown.py``'s timings of
+#: each path forced (2026-11-28, the 2-core Intel Xeon VM, W4's reservoir): at W4's 15% firing the pull path took
+#: 0.65 of the dense rows' time and 0.31 of the fan-out lists'; at 1% firing 2.07 times the rows' and 0.88 of the
+#: lists' (at that rate the counts pick the rows on the dense path and the pull path on the sparse one).
 ROW_VECTOR_COST = 2.0
 FANOUT_ADD_COST = 8.0
 
@@ -110,9 +113,12 @@ def _pull(idx, val, gptr, words, nw, out, cols):
 
 @functools.cache
 def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
-    """``kernel(x, v0, s0, colptr, rows, vals, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``
-    (one lockstep block per ``bs`` samples): the sparse path, the fan-outs being the CSC lists
-    ``colptr``/``rows``/``vals``. ``x``/``out``/``vs`` are ``(T, B, N)``, ``v0``/``s0``/``v_out`` ``(B, N)``.
+    """``kernel(x, v0, s0, colptr, rows, vals, idx, val, gptr, push_cost, c, out, v_out, vs, tally, b0, b1, bs)``
+    over samples ``[b0*bs, b1*bs)`` (one lockstep block per ``bs`` samples): the sparse path, the fan-outs being
+    the CSC lists ``colptr``/``rows``/``vals``, or the pull path over the fan-in stream ``idx``/``val``/``gptr``
+    (:func:`~neuro.backends._numba_columns.column_stream`) at the steps where a synapse added into a sample costs
+    more than ``push_cost`` masked adds of it; ``tally[block]`` counts the steps pulled. ``x``/``out``/``vs`` are
+    ``(T, B, N)``, ``v0``/``s0``/``v_out`` ``(B, N)``.
     """
 
     @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
@@ -208,12 +214,14 @@ def recurrent_kernel(reset: int, record: bool) -> Callable[..., None]:
 
 @functools.cache
 def tiled_kernel(reset: int, record: bool) -> Callable[..., None]:
-    """``kernel(x, v0, s0, wtiles, c, out, v_out, vs, b0, b1, bs)`` over samples ``[b0*bs, b1*bs)``: the dense
-    path. ``wtiles`` ``(tiles, N, width)`` (:func:`tiles_of`, ``width`` = :func:`tile_width`): tile ``k`` holds
-    columns ``[k*width, (k+1)*width)`` of the ``(pre, post)`` matrix, zero-padded past ``N``. Each step, for each
-    tile and sample, the tile's rows of the neurons the sample fired at the previous step (spikes are 1) are summed
-    in ascending order into its recurrent input (at the first step the non-zero entries of ``s0``, multiplied in);
-    then every neuron is updated."""
+    """``kernel(x, v0, s0, wtiles, idx, val, gptr, row_cost, c, out, v_out, vs, tally, b0, b1, bs)`` over samples
+    ``[b0*bs, b1*bs)``: the dense path. ``wtiles`` ``(tiles, N, width)`` (:func:`tiles_of`, ``width`` =
+    :func:`tile_width`): tile ``k`` holds columns ``[k*width, (k+1)*width)`` of the ``(pre, post)`` matrix,
+    zero-padded past ``N``. Each step, for each tile and sample, the tile's rows of the neurons the sample fired at
+    the previous step (spikes are 1) are summed in ascending order into its recurrent input (at the first step the
+    non-zero entries of ``s0``, multiplied in); or, at the steps where a vector add of a tile row costs more than
+    ``row_cost`` masked adds, the block's input is pulled over the fan-in stream ``idx``/``val``/``gptr``
+    (``tally[block]`` counts them); then every neuron is updated."""
 
     @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
     def kernel(x, v0, s0, wtiles, idx, val, gptr, row_cost, c, out, v_out, vs, tally, b0, b1, bs):
@@ -302,7 +310,8 @@ def tiles_of(pre_post: np.ndarray, dtype: np.dtype, width: int) -> np.ndarray:
     return out
 
 
-#: ``(block steps pulled, block steps)`` of the last :func:`run` (a diagnostic: how often the pull path won).
+#: ``(block steps pulled, block steps)`` of the last :func:`run` in this process (a diagnostic: how often the pull
+#: path won; read by ``experiments/w4_breakdown.py`` and the tests).
 last_pulls = (0, 0)
 
 
