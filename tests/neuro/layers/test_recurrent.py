@@ -73,8 +73,10 @@ def test_lockstep_blocks_and_both_fanout_paths(threads, dense_rows, n, pull, mon
     """Blocks of 37, 19, 8 and 1 samples: neurons active in few samples of a block add their fan-out through
     the list of those samples, busier ones through the masked add over the block (or, with ``dense_rows``, whole
     rows of the recurrent matrix in 64-neuron float64 tiles: for 40 neurons one tile, for 150 three, the last
-    zero-padded); all give the torch loop's result exactly, whatever the block size. Up to 40 % of a sample's
-    neurons fire at once, so the row sums run past the rows prefetched ahead."""
+    zero-padded); with ``pull``, every step after the first where a neuron fired pulls each neuron's fan-in for
+    the block instead (float64: 8 samples per mask word; 37 samples: five words, padded to six). All give the
+    torch loop's result exactly, whatever the block size. Up to 40 % of a sample's neurons fire at once, so the
+    row sums run past the rows prefetched ahead."""
     import numpy as np
 
     from neuro.backends import _numba_recurrent
