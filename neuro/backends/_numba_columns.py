@@ -6,7 +6,8 @@ The non-zero synapses are stored by postsynaptic neuron (:func:`column_stream`):
 synapses from a dummy neuron that never fires and interleaved, so that the group's neurons are summed together
 and the vector sums of :data:`COLUMNS` neurons x :data:`VECTORS` sample vectors (eight chains of adds, enough to
 hide the add latency) stay in registers. Which samples fired a presynaptic neuron at the previous step is a bit
-mask per 16 samples (``uint16`` words, one neuron's words adjacent); a synapse's weight is added to the lanes of
+mask per 16 samples (``uint16`` words, one neuron's words adjacent; bit ``l`` is lane ``l`` on little-endian
+machines, the only ones ``_numba_recurrent`` pulls on); a synapse's weight is added to the lanes of
 those samples (:func:`column_sums`, an AVX-512 masked add; without AVX-512 LLVM emits blends instead: the same
 sums, not timed). The work is the same at any firing rate: every synapse once per step and block, where the row
 path's work grows with the spikes; ``_numba_recurrent`` chooses between them at each step. The group width and

@@ -31,6 +31,7 @@ With ``record``, ``vs`` receives the membrane after the reset of every step.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -343,9 +344,11 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
     vs = np.empty((t_len, batch, n), dtype) if record else np.empty((1, 1, 1), dtype)
     bs = max(1, blocks(batch, max(1, threads)))
     tally = np.zeros(-(-batch // bs), np.int64)  # steps pulled, per block
+    # the pull path's mask words count samples from their lowest bit, which is lane 0 on little-endian machines only
+    row_cost, fanout_cost = (ROW_VECTOR_COST, FANOUT_ADD_COST) if sys.byteorder == "little" else (0.0, 0.0)
     if dense:
         wtiles = tiles_of(pre_post, dtype, tile_width(dtype))
-        run_blocks(tiled_kernel(reset, record), batch, bs, x, v0, s0, wtiles, idx, val, gptr, ROW_VECTOR_COST, c,
+        run_blocks(tiled_kernel(reset, record), batch, bs, x, v0, s0, wtiles, idx, val, gptr, row_cost, c,
                    out, v_out, vs, tally, work=x.size)
         _record_pulls(tally, t_len)
         return out, v_out, vs if record else None
@@ -355,6 +358,6 @@ def run(x: np.ndarray, v0: np.ndarray, s0: np.ndarray, weight_post_pre: np.ndarr
         np.cumsum(np.bincount(pre, minlength=n), out=colptr[1:])
         rows, vals = post.astype(np.int64), pre_post[pre, post].astype(dtype)
     run_blocks(recurrent_kernel(reset, record), batch, bs, x, v0, s0, colptr, rows, vals, idx, val, gptr,
-               FANOUT_ADD_COST, c, out, v_out, vs, tally, work=x.size)
+               fanout_cost, c, out, v_out, vs, tally, work=x.size)
     _record_pulls(tally, t_len)
     return out, v_out, vs if record else None

@@ -160,3 +160,27 @@ def test_tiled_rows_equal_the_synapse_lists_from_any_initial_state(n, b, dtype, 
         np.testing.assert_array_equal(out, out2)
         np.testing.assert_array_equal(vs, vs2)
         np.testing.assert_array_equal(v_out, v_out2)
+
+
+def test_no_pull_path_on_big_endian_machines(monkeypatch):
+    """The pull path's masks assume lane ``l`` in bit ``l``: elsewhere the kernels keep their rows and lists."""
+    import sys
+
+    import numpy as np
+
+    from neuro.backends import _numba_recurrent
+    from neuro.backends._numba_recurrent import run
+
+    rng = np.random.default_rng(9)
+    w = rng.normal(0, 0.6, (30, 30)) * (rng.random((30, 30)) < 0.3)
+    x = rng.random((10, 20, 30)) * 1.5
+    v0 = np.zeros((20, 30))
+    c = np.array([0.8, 0.0, 1.0, 1.0, 0.0])
+    for name in ("ROW_VECTOR_COST", "FANOUT_ADD_COST"):
+        monkeypatch.setattr(_numba_recurrent, name, 1e9)
+    pulled = run(x, v0, v0, w, c, 0, False, 2)[0]
+    assert _numba_recurrent.last_pulls[0] > 0
+    monkeypatch.setattr(sys, "byteorder", "big")
+    kept = run(x, v0, v0, w, c, 0, False, 2)[0]
+    assert _numba_recurrent.last_pulls[0] == 0 and pulled.sum() > 0
+    np.testing.assert_array_equal(kept, pulled)
